@@ -1,0 +1,28 @@
+"""stde: stochastic Taylor derivative estimators for high-dimensional, high-order operators."""
+
+from . import reference as reference
+from ._estimate import Evaluation as Evaluation, estimate as estimate, evaluate as evaluate
+from ._estimators import (
+    AbstractEstimator as AbstractEstimator,
+    DenseSTDE as DenseSTDE,
+    Exact as Exact,
+    SparseSTDE as SparseSTDE,
+)
+from ._operators import (
+    AbstractAtom as AbstractAtom,
+    AbstractOperator as AbstractOperator,
+    Biharmonic as Biharmonic,
+    DiagonalDerivative as DiagonalDerivative,
+    Laplacian as Laplacian,
+    LinearCombination as LinearCombination,
+    Partial as Partial,
+)
+from ._planning import (
+    Jet as Jet,
+    Plan as Plan,
+    expand_jet as expand_jet,
+    plan_partial as plan_partial,
+)
+from ._taylor.base import AbstractTaylorEngine as AbstractTaylorEngine
+from ._taylor.collapsed import TaylorEngine as TaylorEngine
+from ._taylor.jet import JetEngine as JetEngine

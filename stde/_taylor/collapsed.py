@@ -1,0 +1,483 @@
+"""The default engine: collapsed Taylor mode with sparse input tangents.
+
+A jaxpr interpreter. Every value that depends on the input carries one shared primal, the
+lower Taylor coefficients $y_1 \\ldots y_{K-1}$ of each of the `n` jets, and only the
+weighted sums $\\sum_j w_{qj} y_K^{(j)}$ of their top coefficients (`p` of them, one per
+requested output). This is exact because the top coefficient enters every primitive
+linearly: $y_K = R(x_0; x_1, \\ldots, x_{K-1}) + J(x_0)\\, x_K$, so
+$\\sum_j w_j y_K^{(j)} = \\sum_j w_j R^{(j)} + J(x_0) \\sum_j w_j x_K^{(j)}$ (collapsing,
+Dangel et al. 2025; for $K = 2$ it is the forward Laplacian). Linear primitives then cost
+one application for all jets' top coefficients instead of one per jet.
+
+The input's tangents $e_i$ stay sparse (coordinates and values) through elementwise
+primitives, reshapes and partial sums; a matrix product that contracts them gathers
+columns instead of multiplying by a one-hot. Anything else densifies, which is correct
+but costs O(n d) memory.
+
+Per-jet nonlinear parts reuse `jax.experimental.jet`'s rules, so any primitive with a jet
+rule works; `custom_jvp` functions (relu, softplus, silu), nested `jit`, `scan`
+(`fori_loop` with static bounds), `cond` and `atan` are handled here.
+"""
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+from jax import lax
+from jax.experimental import jet
+
+from .._jets import JetBatch
+from ._support import unsupported_error
+from .base import AbstractTaylorEngine
+
+try:
+    from jax.extend.core import Literal
+except ImportError:  # older JAX
+    from jax.core import Literal
+
+
+@dataclass
+class _Dense:
+    primal: jax.Array  # shape S
+    lower: jax.Array  # (n, K - 1, *S)
+    top: jax.Array | None  # (p, *S); None means zero
+
+
+@dataclass
+class _Sparse:
+    """Tangents nonzero only at `idx`: jet `j`, coefficient `k`, entry `a` sits at index
+    `idx[j, a]` (a tuple over the array's axes) with value `lower[j, k, a]`."""
+
+    primal: jax.Array  # shape S, dense
+    idx: jax.Array  # (n, m, rank S), int
+    lower: jax.Array  # (n, K - 1, m)
+    top: jax.Array | None  # (p, n, m)
+
+
+_LINEAR = {
+    "add", "add_any", "sub", "neg", "reshape", "broadcast_in_dim", "transpose", "squeeze",
+    "expand_dims", "reduce_sum", "slice", "dynamic_slice", "concatenate", "pad", "rev",
+    "convert_element_type", "copy", "copy_p", "select_n", "cumsum", "gather",
+    "dynamic_update_slice", "reduce_precision", "real", "imag", "conj", "split",
+    "device_put", "reshard",
+}
+# Linear when only the first operand carries jets (the others are constants).
+_LINEAR_IN_FIRST = {"div"}
+# Linear when exactly one operand carries jets.
+_BILINEAR = {"mul", "dot_general"}
+_ELEMENTWISE = {
+    "add", "add_any", "sub", "neg", "mul", "div", "max", "min", "pow", "integer_pow",
+    "square", "sqrt", "rsqrt", "cbrt", "exp", "exp2", "expm1", "log", "log1p", "tanh",
+    "logistic", "sin", "cos", "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf",
+    "erfc", "erf_inv", "abs", "atan2", "atan", "convert_element_type", "copy", "copy_p",
+}
+# Primitives without a jet rule, rewritten into ones that have one.
+_REWRITES = {
+    "atan": lambda x, **_: lax.atan2(x, jnp.ones_like(x)),
+    "tan": lambda x, **_: lax.sin(x) / lax.cos(x),
+    "square": lambda x, **_: x * x,
+    "exp2": lambda x, **_: lax.exp(x * jnp.log(jnp.asarray(2, x.dtype))),
+    "cbrt": lambda x, **_: jnp.sign(x) * lax.pow(lax.abs(x), jnp.asarray(1 / 3, x.dtype)),
+}
+
+
+_JET_RULES = {p.name for p in jet.jet_rules}
+
+
+def _bind(prim, params):
+    rewrite = _REWRITES.get(prim.name)
+    if rewrite is not None:
+        return lambda *args: rewrite(*args, **params)
+    return lambda *args: prim.bind(*args, **params)
+
+
+def _is_float(x) -> bool:
+    return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
+
+
+class _Interpreter:
+    def __init__(self, order: int, weight: jax.Array):
+        self.order = order
+        self.weight = weight  # (p, n)
+
+    # --- representations ------------------------------------------------------------
+
+    def densify(self, v: _Sparse) -> _Dense:
+        shape = v.primal.shape
+        n, _, m = v.lower.shape
+        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(v.idx, -1, 0)), shape, mode="clip")
+        size = math.prod(shape)
+
+        def scatter(vals, positions):  # vals (..., m) -> (..., size)
+            out = jnp.zeros(vals.shape[:-1] + (size,), vals.dtype)
+            return out.at[..., positions].add(vals)
+
+        lower = jax.vmap(scatter)(v.lower, flat).reshape((n, self.order - 1) + shape)
+        top = None
+        if v.top is not None:
+            top = jnp.zeros((v.top.shape[0], size), v.top.dtype)
+            top = top.at[:, flat.reshape(-1)].add(v.top.reshape(v.top.shape[0], -1))
+            top = top.reshape((v.top.shape[0],) + shape)
+        return _Dense(v.primal, lower, top)
+
+    # --- dense rules ----------------------------------------------------------------
+
+    def linear(self, f, args):
+        """`f` is linear in its jet-carrying arguments: apply its JVP to every coefficient."""
+        primals = [a.primal if isinstance(a, _Dense) else a for a in args]
+        pos = [i for i, a in enumerate(args) if isinstance(a, _Dense)]
+        out = f(*primals)
+
+        def tangent(*ts):
+            full = list(primals)
+
+            def g(*xs):
+                for i, x in zip(pos, xs):
+                    full[i] = x
+                return f(*full)
+
+            return jax.jvp(g, [primals[i] for i in pos], list(ts))[1]
+
+        n = self.weight.shape[1]
+        lowers = [args[i].lower.reshape((-1,) + args[i].primal.shape) for i in pos]
+        lower = jax.vmap(tangent)(*lowers)
+        lower = lower.reshape((n, self.order - 1) + out.shape)
+        top = None
+        if any(args[i].top is not None for i in pos):
+            p = self.weight.shape[0]
+            tops = [
+                args[i].top if args[i].top is not None
+                else jnp.zeros((p,) + args[i].primal.shape, args[i].primal.dtype)
+                for i in pos
+            ]
+            top = jax.vmap(tangent)(*tops)
+        return _Dense(out, lower, top)
+
+    def generic(self, f, args):
+        """Any primitive: jet rules per jet for the lower coefficients and the remainder
+        $R$ of the top one; the JVP carries the collapsed top inputs."""
+        primals = [a.primal if isinstance(a, _Dense) else a for a in args]
+        pos = [i for i, a in enumerate(args) if isinstance(a, _Dense)]
+
+        def g(*xs):
+            full = list(primals)
+            for i, x in zip(pos, xs):
+                full[i] = x
+            return f(*full)
+
+        xs = [primals[i] for i in pos]
+        out = g(*xs)
+        k = self.order
+        if k == 1:
+            lower = jnp.zeros((self.weight.shape[1], 0) + out.shape, out.dtype)
+            remainder = None
+        else:
+
+            def per_jet(*lowers):
+                series = [tuple(lo) + (jnp.zeros_like(x),) for lo, x in zip(lowers, xs)]
+                _, coeffs = jet.jet(g, tuple(xs), tuple(series))
+                return jnp.stack(coeffs[: k - 1]), coeffs[k - 1]
+
+            lower, rem = jax.vmap(per_jet)(*[args[i].lower for i in pos])
+            remainder = jnp.tensordot(self.weight, rem, axes=1)
+        top = remainder
+        if any(args[i].top is not None for i in pos):
+            p = self.weight.shape[0]
+
+            def jvp_top(*ts):
+                return jax.jvp(g, xs, list(ts))[1]
+
+            tops = [
+                args[i].top if args[i].top is not None else jnp.zeros((p,) + x.shape, x.dtype)
+                for i, x in zip(pos, xs)
+            ]
+            t = jax.vmap(jvp_top)(*tops)
+            top = t if top is None else top + t
+        return _Dense(out, lower, top)
+
+    # --- sparse rules ---------------------------------------------------------------
+
+    def sparse_elementwise(self, f, args, sparse: _Sparse):
+        """Elementwise primitives keep the sparsity: work on the gathered entries."""
+        idx = tuple(jnp.moveaxis(sparse.idx, -1, 0))  # rank x (n, m)
+        primals = [a.primal if isinstance(a, _Sparse | _Dense) else a for a in args]
+        out = f(*primals)
+        compact = []
+        for a in args:
+            if isinstance(a, _Sparse):
+                compact.append(_Dense(a.primal[idx], a.lower, a.top))
+            elif jnp.ndim(a) == 0:
+                compact.append(a)
+            else:
+                compact.append(a[idx])
+        # Each jet's entries see their own gathered primal: vmap over jets, with the
+        # jet's weights and top coefficients as a one-jet problem.
+        n = sparse.lower.shape[0]
+        p = self.weight.shape[0]
+
+        def one(j, *cs):
+            sub = _Interpreter(self.order, lax.dynamic_slice_in_dim(self.weight, j, 1, axis=1))
+            items = []
+            for c in cs:
+                if isinstance(c, tuple):
+                    prim_j, lower_j, top_j = c
+                    items.append(_Dense(prim_j, lower_j[None], None if top_j is None else top_j))
+                else:
+                    items.append(c)
+            res = sub.generic(f, items)
+            top = res.top
+            if top is None:
+                top = jnp.zeros((p,) + res.primal.shape, res.primal.dtype)
+            return res.lower[0], top
+
+        packed = []
+        for c in compact:
+            if isinstance(c, _Dense):
+                top = c.top.swapaxes(0, 1) if c.top is not None else None  # (n, p, m)
+                packed.append((c.primal, c.lower, top))
+            else:
+                packed.append(c)
+        in_axes = [0] + [
+            (0, 0, None if c[2] is None else 0) if isinstance(c, tuple)
+            else (None if jnp.ndim(c) == 0 else 0)
+            for c in packed
+        ]
+        lower, top = jax.vmap(one, in_axes=in_axes)(jnp.arange(n), *packed)
+        top = top.swapaxes(0, 1).astype(out.dtype)  # (p, n, m)
+        return _Sparse(out, sparse.idx, lower.astype(out.dtype), top)
+
+    def sparse_contract(self, prim, params, args):
+        """`dot_general` contracting every axis of a sparse operand with a constant: a
+        gather of the constant's slices, never a product with one-hots."""
+        (lc, rc), (lb, rb) = params["dimension_numbers"]
+        lhs, rhs = args
+        sparse_first = isinstance(lhs, _Sparse)
+        s, c = (lhs, rhs) if sparse_first else (rhs, lhs)
+        s_contract, c_contract = (lc, rc) if sparse_first else (rc, lc)
+        if lb or rb or s.primal.ndim != 1 or tuple(s_contract) != (0,):
+            return None
+        out = prim.bind(*[a.primal if isinstance(a, _Sparse) else a for a in args], **params)
+        # Output axes are lhs free then rhs free; the sparse side has none, so the output
+        # is the constant's free axes in order: slices of the constant along its axis.
+        cols = jnp.moveaxis(c, c_contract[0], 0)[s.idx[..., 0]]  # (n, m, *free)
+        cols = cols.astype(out.dtype)
+        lower = jnp.einsum("nkm,nm...->nk...", s.lower, cols)
+        top = None if s.top is None else jnp.einsum("pnm,nm...->p...", s.top, cols)
+        return _Dense(out, lower, top)
+
+    def sparse_reduce_sum(self, s: _Sparse, axes):
+        out = jnp.sum(s.primal, axis=axes)
+        keep = [a for a in range(s.primal.ndim) if a not in axes]
+        if not keep:
+            lower = s.lower.sum(-1)
+            top = None if s.top is None else s.top.sum((1, 2))
+            return _Dense(out, lower, top)
+        return _Sparse(out, s.idx[..., keep], s.lower, s.top)
+
+    def sparse_reshape(self, s: _Sparse, new_shape):
+        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(s.idx, -1, 0)), s.primal.shape,
+                                     mode="clip")
+        idx = jnp.stack(jnp.unravel_index(flat, new_shape), axis=-1)
+        return _Sparse(s.primal.reshape(new_shape), idx, s.lower, s.top)
+
+    # --- the interpreter ------------------------------------------------------------
+
+    def apply(self, prim, params, args):
+        name = prim.name
+        if not any(isinstance(a, _Dense | _Sparse) for a in args):
+            return prim.bind(*args, **params)
+        sub = self.subroutine(prim, params, args)
+        if sub is not None:
+            return sub
+        f = _bind(prim, params)
+        if prim.multiple_results:
+            raise unsupported_error(name, "default")
+        out_aval = jax.eval_shape(
+            f, *[a.primal if isinstance(a, _Dense | _Sparse) else a for a in args]
+        )
+        if not _is_float(out_aval.dtype):
+            # Comparisons and integer results carry no derivatives.
+            return f(*[a.primal if isinstance(a, _Dense | _Sparse) else a for a in args])
+        sparse = [a for a in args if isinstance(a, _Sparse)]
+        if sparse:
+            result = self.apply_sparse(prim, params, f, args, sparse)
+            if result is not None:
+                return result
+            args = [self.densify(a) if isinstance(a, _Sparse) else a for a in args]
+        pos = [i for i, a in enumerate(args) if isinstance(a, _Dense)]
+        linear = (
+            name in _LINEAR
+            or (name in _BILINEAR and len(pos) == 1)
+            or (name in _LINEAR_IN_FIRST and pos == [0])
+        )
+        if linear:
+            return self.linear(f, args)
+        if name not in _JET_RULES and name not in _REWRITES:
+            raise unsupported_error(name, "default")
+        return self.generic(f, args)
+
+    def apply_sparse(self, prim, params, f, args, sparse):
+        name = prim.name
+        first = sparse[0]
+        if name == "dot_general" and len(sparse) == 1 and not any(
+            isinstance(a, _Dense) for a in args
+        ):
+            return self.sparse_contract(prim, params, args)
+        if name == "reduce_sum" and len(args) == 1:
+            return self.sparse_reduce_sum(first, tuple(params["axes"]))
+        if name == "reshape" and len(args) == 1 and params.get("dimensions") is None:
+            return self.sparse_reshape(first, tuple(params["new_sizes"]))
+        if name in _ELEMENTWISE and not any(isinstance(a, _Dense) for a in args):
+            same_idx = all(s.idx is first.idx for s in sparse)
+            shapes_ok = all(
+                jnp.ndim(a) == 0 or jnp.shape(a) == first.primal.shape
+                for a in args
+                if not isinstance(a, _Sparse)
+            )
+            if same_idx and shapes_ok:
+                return self.sparse_elementwise(f, args, first)
+        return None
+
+    def subroutine(self, prim, params, args):
+        name = prim.name
+        if name in ("jit", "pjit", "closed_call", "core_call", "remat", "checkpoint"):
+            jaxpr = params.get("jaxpr") or params.get("call_jaxpr")
+            return self.run_closed(jaxpr, args)
+        if name == "custom_jvp_call":
+            # Taylor mode needs the primal computation, not the custom first-order rule.
+            return self.run_closed(params["call_jaxpr"], args)
+        if name == "custom_vjp_call":
+            return self.run_closed(params["call_jaxpr"], args)
+        if name == "scan":
+            return self.scan(params, args)
+        if name == "cond":
+            return self.cond(params, args)
+        return None
+
+    def run_closed(self, closed, args):
+        jaxpr = getattr(closed, "jaxpr", closed)
+        consts = getattr(closed, "consts", ())
+        outs = self.run(jaxpr, consts, args)
+        return outs
+
+    def scan(self, params, args):
+        # Unrolled: Taylor coefficients through a loop with a static trip count.
+        body = params["jaxpr"]
+        nc, ncarry, length = params["num_consts"], params["num_carry"], params["length"]
+        consts, carry, xs = args[:nc], list(args[nc : nc + ncarry]), args[nc + ncarry :]
+        ys = []
+        steps = range(length - 1, -1, -1) if params["reverse"] else range(length)
+        for i in steps:
+            x_i = [self.index(x, i) for x in xs]
+            outs = self.run_closed(body, list(consts) + carry + x_i)
+            carry, y = list(outs[:ncarry]), outs[ncarry:]
+            ys.append(y)
+        if params["reverse"]:
+            ys = ys[::-1]
+        stacked = [self.stack([y[k] for y in ys]) for k in range(len(ys[0]) if ys else 0)]
+        return carry + stacked
+
+    def index(self, v, i):
+        if isinstance(v, _Sparse):
+            v = self.densify(v)
+        if isinstance(v, _Dense):
+            return _Dense(v.primal[i], v.lower[:, :, i], None if v.top is None else v.top[:, i])
+        return v[i]
+
+    def stack(self, vs):
+        if not any(isinstance(v, _Dense | _Sparse) for v in vs):
+            return jnp.stack(vs)
+        vs = [self.densify(v) if isinstance(v, _Sparse) else v for v in vs]
+        n = self.weight.shape[1]
+        dense = [
+            v if isinstance(v, _Dense)
+            else _Dense(v, jnp.zeros((n, self.order - 1) + jnp.shape(v), v.dtype), None)
+            for v in vs
+        ]
+        p = self.weight.shape[0]
+        tops = None
+        if any(d.top is not None for d in dense):
+            tops = jnp.stack(
+                [
+                    d.top if d.top is not None
+                    else jnp.zeros((p,) + d.primal.shape, d.primal.dtype)
+                    for d in dense
+                ],
+                axis=1,
+            )
+        return _Dense(
+            jnp.stack([d.primal for d in dense]), jnp.stack([d.lower for d in dense], axis=2), tops
+        )
+
+    def cond(self, params, args):
+        # Every branch is evaluated and the result selected, which is exact for a
+        # predicate that does not depend on the jets (it has no derivative).
+        index, ops = args[0], args[1:]
+        if isinstance(index, _Dense | _Sparse):
+            raise unsupported_error("cond", "default")
+        branches = [self.run_closed(b, list(ops)) for b in params["branches"]]
+        outs = []
+        for k in range(len(branches[0])):
+            cands = [b[k] for b in branches]
+            outs.append(self.apply(lax.select_n_p, {}, [jnp.broadcast_to(
+                index, jnp.shape(cands[0].primal if isinstance(cands[0], _Dense | _Sparse)
+                                 else cands[0]))] + cands))
+        return outs
+
+    def run(self, jaxpr, consts, args):
+        env = {}
+
+        def read(v):
+            return v.val if isinstance(v, Literal) else env[v]
+
+        for v, c in zip(jaxpr.constvars, consts):
+            env[v] = c
+        for v, a in zip(jaxpr.invars, args):
+            env[v] = a
+        for eqn in jaxpr.eqns:
+            ins = [read(v) for v in eqn.invars]
+            out = self.apply(eqn.primitive, eqn.params, ins)
+            outs = out if eqn.primitive.multiple_results else [out]
+            for v, o in zip(eqn.outvars, outs):
+                env[v] = o
+        return [read(v) for v in jaxpr.outvars]
+
+
+class TaylorEngine(AbstractTaylorEngine):
+    """Collapsed Taylor mode with sparse input tangents (the default engine).
+
+    Exact for every operator, like `JetEngine`, and cheaper: the top coefficient is
+    propagated once for all jets, and coordinate directions reach the first linear layer
+    as column gathers.
+    """
+
+    def propagate(self, fn, x, batches: list[JetBatch]):
+        closed = jax.make_jaxpr(fn)(x)
+        total = 0.0
+        primal = None
+        for b in batches:
+            interp = _Interpreter(b.order, b.weight)
+            k = b.order
+            if b.idx is None:
+                lower = b.val[:, : k - 1]
+                top = b.weight @ b.val[:, k - 1] if b.top_input else None
+                series = _Dense(x, lower, top)
+            else:
+                top = None
+                if b.top_input:
+                    top = b.weight[:, :, None] * b.val[None, :, k - 1, :]
+                series = _Sparse(x, b.idx[:, :, None], b.val[:, : k - 1], top)
+            (out,) = interp.run(closed.jaxpr, closed.consts, [series])
+            if isinstance(out, _Sparse):
+                out = interp.densify(out)
+            if isinstance(out, _Dense):
+                primal = out.primal
+                if out.top is not None:
+                    total = total + out.top
+            else:
+                primal = out
+        if primal is None:
+            primal = fn(x)
+        p = batches[0].weight.shape[0] if batches else 1
+        return primal, jnp.broadcast_to(jnp.asarray(total, x.dtype), (p,))
