@@ -14,7 +14,7 @@ from ._operators import AbstractAtom, Biharmonic, DiagonalDerivative, Laplacian,
 from ._planning import plan_partial
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached_plan(index):
     return plan_partial(index)
 
@@ -151,9 +151,7 @@ class DenseSTDE(AbstractEstimator):
     """
 
     num_samples: int = eqx.field(static=True, default=16)
-    distribution: Literal["rademacher", "gaussian"] = eqx.field(
-        static=True, default="rademacher"
-    )
+    distribution: Literal["rademacher", "gaussian"] = eqx.field(static=True, default="rademacher")
 
     def __check_init__(self):
         _check_num_samples("DenseSTDE", self.num_samples)
@@ -199,8 +197,9 @@ class DenseSTDE(AbstractEstimator):
                 return [dense_first_slot(2, v, ones)]
             av = v.at[:, :dims].multiply(a)
             return [
-                dense_first_slot(2, jnp.concatenate([v + av, v - av]),
-                                 jnp.concatenate([ones / 4, -ones / 4]))
+                dense_first_slot(
+                    2, jnp.concatenate([v + av, v - av]), jnp.concatenate([ones / 4, -ones / 4])
+                )
             ]
         if isinstance(atom, Biharmonic):
             if self.distribution != "gaussian":

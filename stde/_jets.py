@@ -62,7 +62,10 @@ def from_plan(plan: Plan, dtype) -> list[JetBatch]:
         top_input = any(slot == order for pj in jets for slot, _ in pj.jet.slots)
         batches.append(
             JetBatch(
-                order, jnp.asarray(idx), jnp.asarray(val, dtype), jnp.asarray(weight, dtype),
+                order,
+                jnp.asarray(idx),
+                jnp.asarray(val, dtype),
+                jnp.asarray(weight, dtype),
                 top_input,
             )
         )

@@ -17,7 +17,7 @@ from ._planning import MultiIndex
 
 
 class AbstractOperator(eqx.Module):
-    """A linear differential operator acting on scalar fields $u: \\mathbb{R}^n \\to \\mathbb{R}$."""
+    """A linear differential operator on scalar fields $u: \\mathbb{R}^n \\to \\mathbb{R}$."""
 
     @abc.abstractmethod
     def terms(self) -> tuple[tuple[Float[ArrayLike, ""], "AbstractAtom"], ...]:
@@ -105,9 +105,7 @@ class DiagonalDerivative(AbstractAtom):
           problems put $t$ last); `None` sums over all of them.
         """
         if not isinstance(order, int) or isinstance(order, bool) or order < 1:
-            raise ValueError(
-                f"`DiagonalDerivative(order=...)` must be an int >= 1, got {order!r}."
-            )
+            raise ValueError(f"`DiagonalDerivative(order=...)` must be an int >= 1, got {order!r}.")
         _check_dims("DiagonalDerivative", dims)
         if weights is not None and not callable(weights):
             weights = jnp.asarray(weights)
@@ -158,7 +156,7 @@ class Laplacian(AbstractAtom):
 
 
 class Biharmonic(AbstractAtom):
-    """$\\Delta^2 u = \\sum_{i, j < \\text{dims}} \\partial^4 u / \\partial x_i^2 \\partial x_j^2$."""
+    """$\\Delta^2 u = \\sum_{i,j < \\text{dims}} \\partial^4 u / \\partial x_i^2 \\partial x_j^2$."""
 
     dims: int | None = eqx.field(static=True, default=None)
 

@@ -1,4 +1,4 @@
-"""Jet planning: which univariate Taylor jets to push, and how to combine them.
+r"""Jet planning: which univariate Taylor jets to push, and how to combine them.
 
 Taylor mode in JAX uses derivative-scaled series: the input curve is
 $g(t) = x + \sum_k v_k t^k / k!$ and the outputs are $y_k = d^k/dt^k f(g(t))|_{t=0}$. By
@@ -33,9 +33,7 @@ class Jet:
     def __str__(self):
         parts = []
         for slot, direction in self.slots:
-            vec = " + ".join(
-                (f"{c}*" if c != 1 else "") + f"e{i}" for i, c in direction
-            )
+            vec = " + ".join((f"{c}*" if c != 1 else "") + f"e{i}" for i, c in direction)
             parts.append(f"slot {slot}: {vec}")
         return f"{self.order}-jet [{'; '.join(parts)}]"
 

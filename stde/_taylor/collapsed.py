@@ -56,21 +56,79 @@ class _Sparse:
 
 
 _LINEAR = {
-    "add", "add_any", "sub", "neg", "reshape", "broadcast_in_dim", "transpose", "squeeze",
-    "expand_dims", "reduce_sum", "slice", "dynamic_slice", "concatenate", "pad", "rev",
-    "convert_element_type", "copy", "copy_p", "select_n", "cumsum", "gather",
-    "dynamic_update_slice", "reduce_precision", "real", "imag", "conj", "split",
-    "device_put", "reshard",
+    "add",
+    "add_any",
+    "sub",
+    "neg",
+    "reshape",
+    "broadcast_in_dim",
+    "transpose",
+    "squeeze",
+    "expand_dims",
+    "reduce_sum",
+    "slice",
+    "dynamic_slice",
+    "concatenate",
+    "pad",
+    "rev",
+    "convert_element_type",
+    "copy",
+    "copy_p",
+    "select_n",
+    "cumsum",
+    "gather",
+    "dynamic_update_slice",
+    "reduce_precision",
+    "real",
+    "imag",
+    "conj",
+    "split",
+    "device_put",
+    "reshard",
 }
 # Linear when only the first operand carries jets (the others are constants).
 _LINEAR_IN_FIRST = {"div"}
 # Linear when exactly one operand carries jets.
 _BILINEAR = {"mul", "dot_general"}
 _ELEMENTWISE = {
-    "add", "add_any", "sub", "neg", "mul", "div", "max", "min", "pow", "integer_pow",
-    "square", "sqrt", "rsqrt", "cbrt", "exp", "exp2", "expm1", "log", "log1p", "tanh",
-    "logistic", "sin", "cos", "tan", "sinh", "cosh", "asinh", "acosh", "atanh", "erf",
-    "erfc", "erf_inv", "abs", "atan2", "atan", "convert_element_type", "copy", "copy_p",
+    "add",
+    "add_any",
+    "sub",
+    "neg",
+    "mul",
+    "div",
+    "max",
+    "min",
+    "pow",
+    "integer_pow",
+    "square",
+    "sqrt",
+    "rsqrt",
+    "cbrt",
+    "exp",
+    "exp2",
+    "expm1",
+    "log",
+    "log1p",
+    "tanh",
+    "logistic",
+    "sin",
+    "cos",
+    "tan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "erf",
+    "erfc",
+    "erf_inv",
+    "abs",
+    "atan2",
+    "atan",
+    "convert_element_type",
+    "copy",
+    "copy_p",
 }
 # Primitives without a jet rule, rewritten into ones that have one.
 _REWRITES = {
@@ -147,7 +205,8 @@ class _Interpreter:
         if any(args[i].top is not None for i in pos):
             p = self.weight.shape[0]
             tops = [
-                args[i].top if args[i].top is not None
+                args[i].top
+                if args[i].top is not None
                 else jnp.zeros((p,) + args[i].primal.shape, args[i].primal.dtype)
                 for i in pos
             ]
@@ -198,8 +257,24 @@ class _Interpreter:
 
     # --- sparse rules ---------------------------------------------------------------
 
+    @staticmethod
+    def coalesce(s: _Sparse) -> _Sparse:
+        """Move the values of repeated indices (a jet may hit one coordinate twice, e.g.
+        $e_i + e_j$ with $i = j$) onto their first occurrence, so that a nonlinear
+        elementwise rule sees each coordinate's whole series once."""
+        same = jnp.all(s.idx[:, :, None, :] == s.idx[:, None, :, :], axis=-1)  # (n, m, m)
+        first = jnp.argmax(same, axis=-1)  # first entry with the same index
+        m = s.idx.shape[1]
+        move = (first[:, :, None] == jnp.arange(m)).astype(s.lower.dtype)  # (n, a, b)
+        lower = jnp.einsum("nka,nab->nkb", s.lower, move)
+        top = None if s.top is None else jnp.einsum("pna,nab->pnb", s.top, move)
+        return _Sparse(s.primal, s.idx, lower, top)
+
     def sparse_elementwise(self, f, args, sparse: _Sparse):
         """Elementwise primitives keep the sparsity: work on the gathered entries."""
+        if sparse.idx.shape[1] > 1:
+            args = [self.coalesce(a) if isinstance(a, _Sparse) else a for a in args]
+            sparse = next(a for a in args if isinstance(a, _Sparse))
         idx = tuple(jnp.moveaxis(sparse.idx, -1, 0))  # rank x (n, m)
         primals = [a.primal if isinstance(a, _Sparse | _Dense) else a for a in args]
         out = f(*primals)
@@ -239,7 +314,8 @@ class _Interpreter:
             else:
                 packed.append(c)
         in_axes = [0] + [
-            (0, 0, None if c[2] is None else 0) if isinstance(c, tuple)
+            (0, 0, None if c[2] is None else 0)
+            if isinstance(c, tuple)
             else (None if jnp.ndim(c) == 0 else 0)
             for c in packed
         ]
@@ -276,8 +352,7 @@ class _Interpreter:
         return _Sparse(out, s.idx[..., keep], s.lower, s.top)
 
     def sparse_reshape(self, s: _Sparse, new_shape):
-        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(s.idx, -1, 0)), s.primal.shape,
-                                     mode="clip")
+        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(s.idx, -1, 0)), s.primal.shape, mode="clip")
         idx = jnp.stack(jnp.unravel_index(flat, new_shape), axis=-1)
         return _Sparse(s.primal.reshape(new_shape), idx, s.lower, s.top)
 
@@ -320,8 +395,10 @@ class _Interpreter:
     def apply_sparse(self, prim, params, f, args, sparse):
         name = prim.name
         first = sparse[0]
-        if name == "dot_general" and len(sparse) == 1 and not any(
-            isinstance(a, _Dense) for a in args
+        if (
+            name == "dot_general"
+            and len(sparse) == 1
+            and not any(isinstance(a, _Dense) for a in args)
         ):
             return self.sparse_contract(prim, params, args)
         if name == "reduce_sum" and len(args) == 1:
@@ -391,7 +468,8 @@ class _Interpreter:
         vs = [self.densify(v) if isinstance(v, _Sparse) else v for v in vs]
         n = self.weight.shape[1]
         dense = [
-            v if isinstance(v, _Dense)
+            v
+            if isinstance(v, _Dense)
             else _Dense(v, jnp.zeros((n, self.order - 1) + jnp.shape(v), v.dtype), None)
             for v in vs
         ]
@@ -400,8 +478,7 @@ class _Interpreter:
         if any(d.top is not None for d in dense):
             tops = jnp.stack(
                 [
-                    d.top if d.top is not None
-                    else jnp.zeros((p,) + d.primal.shape, d.primal.dtype)
+                    d.top if d.top is not None else jnp.zeros((p,) + d.primal.shape, d.primal.dtype)
                     for d in dense
                 ],
                 axis=1,
@@ -420,9 +497,23 @@ class _Interpreter:
         outs = []
         for k in range(len(branches[0])):
             cands = [b[k] for b in branches]
-            outs.append(self.apply(lax.select_n_p, {}, [jnp.broadcast_to(
-                index, jnp.shape(cands[0].primal if isinstance(cands[0], _Dense | _Sparse)
-                                 else cands[0]))] + cands))
+            outs.append(
+                self.apply(
+                    lax.select_n_p,
+                    {},
+                    [
+                        jnp.broadcast_to(
+                            index,
+                            jnp.shape(
+                                cands[0].primal
+                                if isinstance(cands[0], _Dense | _Sparse)
+                                else cands[0]
+                            ),
+                        )
+                    ]
+                    + cands,
+                )
+            )
         return outs
 
     def run(self, jaxpr, consts, args):

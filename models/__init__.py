@@ -1,0 +1,23 @@
+"""models: field networks, hard-constraint ansatzes and STDE operator layers (Equinox)."""
+
+from ._ansatz import (
+    BallAnsatz as BallAnsatz,
+    ClampedBallAnsatz as ClampedBallAnsatz,
+    InitialValueAnsatz as InitialValueAnsatz,
+    PeriodicAnsatz as PeriodicAnsatz,
+    TerminalValueAnsatz as TerminalValueAnsatz,
+)
+from ._base import AbstractEmbedding as AbstractEmbedding, AbstractField as AbstractField
+from ._embeddings import (
+    Embedded as Embedded,
+    FourierFeatures as FourierFeatures,
+    PeriodicEmbedding as PeriodicEmbedding,
+)
+from ._finetune import freeze_labels as freeze_labels, trainable_spec as trainable_spec
+from ._mlp import MLP as MLP, ResidualMLP as ResidualMLP, SharedMLP as SharedMLP
+from ._operator_layer import (
+    AbstractOperatorLayer as AbstractOperatorLayer,
+    OperatorLayer as OperatorLayer,
+    SumLayer as SumLayer,
+)
+from ._serialisation import load as load, read_header as read_header, save as save

@@ -1,0 +1,86 @@
+"""Filter specs for fine-tuning: which parameters train, as pytrees outside the model."""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+
+_ALIASES = {"none-but-first": "first", "none-but-last": "last"}
+_WHICH = ("all", "none", "first", "last", "all-but-first", "all-but-last", *_ALIASES)
+
+
+def _is_linear(node) -> bool:
+    return isinstance(node, eqx.nn.Linear)
+
+
+def _mark(model, which: str, train, freeze, other):
+    """Map each inexact-array leaf to `train`/`freeze` and every other leaf to `other`."""
+    if which not in _WHICH:
+        raise ValueError(f"`which` must be one of {list(_WHICH)}, got {which!r}.")
+    which = _ALIASES.get(which, which)
+    linears = [n for n in jax.tree_util.tree_leaves(model, is_leaf=_is_linear) if _is_linear(n)]
+    if which not in ("all", "none") and not linears:
+        raise ValueError(
+            f"`which={which!r}` refers to linear layers, but `model` has no `eqx.nn.Linear`."
+        )
+    # "First"/"last" are the first/last `eqx.nn.Linear` in pytree order, which is the order
+    # of application for every network in `models`.
+    chosen = None
+    if which.endswith("first"):
+        chosen = linears[0]
+    elif which.endswith("last"):
+        chosen = linears[-1]
+    everything_else = which == "all" or which.startswith("all-but")
+
+    def linear_trainable(n) -> bool:
+        if which in ("all", "none"):
+            return which == "all"
+        return (n is chosen) != which.startswith("all-but")
+
+    def leaf(x, trainable):
+        if not eqx.is_inexact_array(x):
+            return other
+        return train if trainable else freeze
+
+    def node(n):
+        if _is_linear(n):
+            trainable = linear_trainable(n)
+            return jax.tree_util.tree_map(lambda x: leaf(x, trainable), n)
+        return leaf(n, everything_else)
+
+    return jax.tree_util.tree_map(node, model, is_leaf=_is_linear)
+
+
+def trainable_spec(model: Any, which: str = "all") -> Any:
+    """A filter spec: the same structure as `model`, `True` on the parameters to train.
+
+    **Arguments:**
+
+    - `model`: any pytree of parameters (a `models` field, or your Module containing one).
+    - `which`: `"all"`; `"none"`; `"first"` / `"last"` (only the first / last
+      `eqx.nn.Linear`, in pytree order; aliases `"none-but-first"` / `"none-but-last"`);
+      `"all-but-first"` / `"all-but-last"`. Arrays outside linear layers (e.g.
+      `FourierFeatures.frequencies`) train only under `"all"` and `"all-but-..."`.
+
+    **Returns:** a pytree of bools for `eqx.partition(model, spec)`; non-array leaves are
+    `False`.
+    """
+    return _mark(model, which, True, False, False)
+
+
+def freeze_labels(model: Any, which: str = "all") -> Any:
+    """Labels `"train"` / `"freeze"` for `optax.multi_transform`, chosen as `trainable_spec`.
+
+    The labels match `eqx.filter(model, eqx.is_inexact_array)`: a label at each inexact
+    array, `None` elsewhere. The label tree has the model's structure, so it is itself an
+    (callable) Equinox Module, and optax calls a callable `param_labels`; pass it wrapped:
+
+    ```python
+    labels = models.freeze_labels(model, "last")
+    opt = optax.multi_transform(
+        {"train": optax.adam(1e-3), "freeze": optax.set_to_zero()}, lambda _: labels
+    )
+    opt_state = opt.init(eqx.filter(model, eqx.is_inexact_array))
+    ```
+    """
+    return _mark(model, which, "train", "freeze", None)

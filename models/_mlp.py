@@ -1,0 +1,236 @@
+"""Field networks $\\mathbb{R}^n \\to \\mathbb{R}$: MLP, weight-shared MLP, residual MLP.
+
+All are written with `eqx.nn.Linear` (`W @ x + b`) and elementwise activations only, so the
+Taylor engine sees dot_general/add/tanh/...: a sparse input tangent $e_j$ through the first
+layer becomes the column gather $W[:, j]$.
+"""
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+from ._base import AbstractField
+from ._custom_types import Activation, Key, Point, Scalar
+from ._misc import (
+    check_point,
+    check_positive_int,
+    default_gain,
+    kaiming_linear,
+    resolve_activation,
+)
+
+
+def _build_layers(sizes, fan_ins, gain, dtype, key):
+    keys = jax.random.split(key, len(sizes) - 1)
+    return tuple(
+        kaiming_linear(i, o, fan_in=f, gain=gain, dtype=dtype, key=k)
+        for i, o, f, k in zip(sizes[:-1], sizes[1:], fan_ins, keys, strict=True)
+    )
+
+
+def _dtype_name(layers) -> str:
+    return jnp.dtype(layers[0].weight.dtype).name
+
+
+class MLP(AbstractField):
+    """Multilayer perceptron $\\mathbb{R}^n \\to \\mathbb{R}$, the published STDE architecture.
+
+    `depth` linear layers in total: `in_size -> width -> ... -> width -> 1` (depth=4 gives
+    d -> 128 -> 128 -> 128 -> 1), the activation after every layer but the last.
+
+    Initialisation is Kaiming-uniform with an activation gain, as PyTorch's
+    `kaiming_uniform_(w, nonlinearity=...)`: $W \\sim U(-b, b)$ with
+    $b = \\text{gain} \\sqrt{3 / \\text{fan\\_in}}$, zero biases. Gains: tanh 5/3, silu and
+    gelu $\\sqrt 2$, sin and callables 1 (override with `gain=`). This is not PyTorch's
+    default `nn.Linear` init ($b = 1/\\sqrt{\\text{fan\\_in}}$ for weights and biases).
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    in_size: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    activation: Activation = eqx.field(static=True)
+    gain: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        width: int = 128,
+        depth: int = 4,
+        activation: Activation = "tanh",
+        *,
+        gain: float | None = None,
+        dtype=None,
+        key: Key,
+    ):
+        """**Arguments:**
+
+        - `in_size`: input dimension $n$.
+        - `width`: hidden width.
+        - `depth`: number of linear layers in total (>= 1; 1 is an affine map).
+        - `activation`: "tanh", "sin", "silu" (x sigmoid x), "gelu" (tanh approximation) or
+          an elementwise callable (a callable makes `models.save` need `like=` to load).
+        - `gain`: Kaiming gain; default from the activation.
+        - `dtype`: parameter dtype; default JAX's default float.
+        - `key`: PRNG key for the initialisation.
+        """
+        self.in_size = check_positive_int(in_size, "in_size")
+        self.width = check_positive_int(width, "width")
+        self.depth = check_positive_int(depth, "depth")
+        resolve_activation(activation)
+        self.activation = activation
+        self.gain = float(default_gain(activation) if gain is None else gain)
+        sizes = [in_size] + [width] * (depth - 1) + ["scalar"]
+        fan_ins = [in_size] + [width] * (depth - 1)
+        self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
+
+    def __call__(self, x: Point) -> Scalar:
+        x = check_point(x, self.in_size, where="MLP")
+        act = resolve_activation(self.activation)
+        for layer in self.layers[:-1]:
+            x = act(layer(x))
+        return self.layers[-1](x)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(
+            in_size=self.in_size,
+            width=self.width,
+            depth=self.depth,
+            activation=self.activation,
+            gain=self.gain,
+            dtype=_dtype_name(self.layers),
+        )
+
+
+class SharedMLP(AbstractField):
+    """MLP whose first layer's weight is shared over blocks of `block_size` input coordinates.
+
+    The first layer equals a dense layer whose weight is the tile of one
+    `(width, block_size)` matrix along the input axis:
+    $W_\\text{dense} = [W, W, \\dots, W]$, so $W_\\text{dense} x = W \\sum_j x_{[jB:(j+1)B]}$.
+    It is computed that way (`x.reshape(n // B, B).sum(0)` then a `B -> width` layer), so
+    the parameter count does not grow with $n$. Requires `in_size % block_size == 0`.
+
+    Initialisation as `models.MLP`, except the shared weight's fan-in is `in_size` (the
+    dense-equivalent fan-in), so pre-activations have the same scale as a dense first layer
+    for independent inputs.
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    in_size: int = eqx.field(static=True)
+    block_size: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    activation: Activation = eqx.field(static=True)
+    gain: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        block_size: int = 1,
+        width: int = 128,
+        depth: int = 4,
+        activation: Activation = "tanh",
+        *,
+        gain: float | None = None,
+        dtype=None,
+        key: Key,
+    ):
+        """**Arguments:** as `models.MLP`, plus `block_size` $B$, which must divide `in_size`.
+
+        **Raises:** `ValueError` if `in_size % block_size != 0`.
+        """
+        self.in_size = check_positive_int(in_size, "in_size")
+        self.block_size = check_positive_int(block_size, "block_size")
+        if in_size % block_size != 0:
+            raise ValueError(
+                f"`SharedMLP` needs `in_size` divisible by `block_size`; got in_size={in_size}, "
+                f"block_size={block_size}. Choose a block size that divides the dimension."
+            )
+        self.width = check_positive_int(width, "width")
+        self.depth = check_positive_int(depth, "depth")
+        resolve_activation(activation)
+        self.activation = activation
+        self.gain = float(default_gain(activation) if gain is None else gain)
+        sizes = [block_size] + [width] * (depth - 1) + ["scalar"]
+        fan_ins = [in_size] + [width] * (depth - 1)
+        self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
+
+    def __call__(self, x: Point) -> Scalar:
+        x = check_point(x, self.in_size, where="SharedMLP")
+        # Block sum: reshape and reduce_sum are linear, so a sparse tangent e_j stays one
+        # nonzero (at j mod B) after this line.
+        x = x.reshape(self.in_size // self.block_size, self.block_size).sum(axis=0)
+        act = resolve_activation(self.activation)
+        for layer in self.layers[:-1]:
+            x = act(layer(x))
+        return self.layers[-1](x)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(
+            in_size=self.in_size,
+            block_size=self.block_size,
+            width=self.width,
+            depth=self.depth,
+            activation=self.activation,
+            gain=self.gain,
+            dtype=_dtype_name(self.layers),
+        )
+
+
+class ResidualMLP(AbstractField):
+    """MLP with identity skip connections around each hidden `width -> width` layer.
+
+    $h_1 = \\sigma(W_1 x + b_1)$, $h_{i+1} = h_i + \\sigma(W_{i+1} h_i + b_{i+1})$,
+    $u = w^\\top h + b$; `depth` linear layers in total (>= 2). Initialisation as
+    `models.MLP`.
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    in_size: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    activation: Activation = eqx.field(static=True)
+    gain: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        width: int = 128,
+        depth: int = 4,
+        activation: Activation = "tanh",
+        *,
+        gain: float | None = None,
+        dtype=None,
+        key: Key,
+    ):
+        """**Arguments:** as `models.MLP`; `depth` >= 2."""
+        self.in_size = check_positive_int(in_size, "in_size")
+        self.width = check_positive_int(width, "width")
+        self.depth = check_positive_int(depth, "depth", minimum=2)
+        resolve_activation(activation)
+        self.activation = activation
+        self.gain = float(default_gain(activation) if gain is None else gain)
+        sizes = [in_size] + [width] * (depth - 1) + ["scalar"]
+        fan_ins = [in_size] + [width] * (depth - 1)
+        self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
+
+    def __call__(self, x: Point) -> Scalar:
+        x = check_point(x, self.in_size, where="ResidualMLP")
+        act = resolve_activation(self.activation)
+        h = act(self.layers[0](x))
+        for layer in self.layers[1:-1]:
+            h = h + act(layer(h))
+        return self.layers[-1](h)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(
+            in_size=self.in_size,
+            width=self.width,
+            depth=self.depth,
+            activation=self.activation,
+            gain=self.gain,
+            dtype=_dtype_name(self.layers),
+        )

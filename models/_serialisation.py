@@ -1,0 +1,265 @@
+"""Saving and loading models (and any pytree) in one self-describing file.
+
+File format, version 1: one line of JSON (the header), a newline, then the payload written
+by `eqx.tree_serialise_leaves`. The header holds `format`, `format_version`, `spec` (the
+class and constructor hyperparameters, recursively, or null), `leaves` (shape and dtype of
+each serialised leaf), `dtype`, `jax_version`, `equinox_version`, `payload_bytes`,
+`payload_sha256` and the caller's `metadata`. The zoo's checkpoints use the same format.
+"""
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._ansatz import (
+    BallAnsatz,
+    ClampedBallAnsatz,
+    InitialValueAnsatz,
+    PeriodicAnsatz,
+    TerminalValueAnsatz,
+)
+from ._base import AbstractEmbedding, AbstractField
+from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding
+from ._mlp import MLP, ResidualMLP, SharedMLP
+
+FORMAT = "stde-zoo"
+FORMAT_VERSION = 1
+# A header is small; reading at most this much before the newline keeps a foreign binary
+# file from being read whole.
+_MAX_HEADER_BYTES = 1 << 24
+
+_REGISTRY = {
+    cls.__name__: cls
+    for cls in (
+        MLP,
+        SharedMLP,
+        ResidualMLP,
+        FourierFeatures,
+        PeriodicEmbedding,
+        Embedded,
+        BallAnsatz,
+        ClampedBallAnsatz,
+        InitialValueAnsatz,
+        TerminalValueAnsatz,
+        PeriodicAnsatz,
+    )
+}
+_NEEDS_KEY = {MLP, SharedMLP, ResidualMLP, FourierFeatures}
+
+
+class _NotSerialisable(Exception):
+    pass
+
+
+def _encode(value, name: str = "model") -> Any:
+    """Hyperparameters to JSON; nested models as {"__module__": spec}."""
+    if isinstance(value, AbstractField | AbstractEmbedding):
+        cls = type(value)
+        if _REGISTRY.get(cls.__name__) is not cls:
+            raise _NotSerialisable(f"`{cls.__name__}` is not a `models` class")
+        hyper = {k: _encode(v, f"{cls.__name__}.{k}") for k, v in value.hyperparameters().items()}
+        return {"__module__": {"class": cls.__name__, "hyperparameters": hyper}}
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, tuple | list):
+        return [_encode(v, name) for v in value]
+    raise _NotSerialisable(f"hyperparameter `{name}` = {value!r} is not JSON-serialisable")
+
+
+def _decode(value) -> Any:
+    if isinstance(value, dict):
+        spec = value["__module__"]
+        cls = _REGISTRY[spec["class"]]
+        kwargs = {k: _decode(v) for k, v in spec["hyperparameters"].items()}
+        if cls in _NEEDS_KEY:
+            # Any key: the parameters are overwritten by the file's leaves.
+            kwargs["key"] = jax.random.PRNGKey(0)
+        return cls(**kwargs)
+    if isinstance(value, list):
+        return tuple(_decode(v) for v in value)
+    return value
+
+
+def _model_spec(model) -> tuple[dict | None, str | None]:
+    try:
+        return _encode(model)["__module__"], None
+    except _NotSerialisable as e:
+        return None, str(e)
+    except Exception:
+        # `_encode` on a non-model pytree: not rebuildable without `like`.
+        return None, f"`{type(model).__name__}` is not a `models` class"
+
+
+def _signature(leaf) -> list | None:
+    """Shape and dtype of a leaf that `tree_serialise_leaves` writes; None if not written."""
+    if isinstance(leaf, bool | int | float | complex):
+        return [[], f"python-{type(leaf).__name__}"]
+    if isinstance(leaf, jax.Array | np.ndarray | np.generic | jax.ShapeDtypeStruct):
+        return [list(leaf.shape), jnp.dtype(leaf.dtype).name]
+    return None
+
+
+def _signatures(tree) -> list:
+    return [s for s in map(_signature, jax.tree_util.tree_leaves(tree)) if s is not None]
+
+
+def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -> None:
+    """Save `model` (a `models` field, or any pytree) with a JSON header, atomically.
+
+    Models built only from `models` classes with JSON hyperparameters are rebuilt by
+    `models.load(path)` alone. Models holding callables (the `g` of
+    `InitialValueAnsatz`/`TerminalValueAnsatz`, a callable activation) or user classes
+    are saved too, and are loaded with `models.load(path, like=skeleton)`.
+
+    **Arguments:**
+
+    - `path`: the file to write. Written to a temporary file in the same directory and
+      moved into place with `os.replace`, so a crash never leaves a half-written `path`.
+    - `model`: the model or pytree.
+    - `metadata`: a JSON-serialisable dict stored in the header (`models.read_header`).
+
+    **Raises:** `ValueError` if `metadata` is not a JSON-serialisable dict.
+    """
+    path = os.fspath(path)
+    if metadata is None:
+        metadata = {}
+    if not isinstance(metadata, dict):
+        raise ValueError(f"`metadata` must be a dict, got {type(metadata).__name__}.")
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(buffer, model)
+    payload = buffer.getvalue()
+    spec, spec_note = _model_spec(model)
+    inexact = [x for x in jax.tree_util.tree_leaves(model) if eqx.is_inexact_array(x)]
+    header = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "spec": spec,
+        "spec_note": spec_note,
+        "leaves": _signatures(model),
+        "dtype": jnp.dtype(inexact[0].dtype).name if inexact else None,
+        "jax_version": jax.__version__,
+        "equinox_version": eqx.__version__,
+        "payload_bytes": len(payload),
+        "payload_sha256": hashlib.sha256(payload).hexdigest(),
+        "metadata": metadata,
+    }
+    try:
+        line = json.dumps(header).encode()
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"`metadata` must be JSON-serialisable: {e}") from None
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(line + b"\n" + payload)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _read(path: str) -> tuple[dict, bytes]:
+    with open(path, "rb") as f:
+        line = f.readline(_MAX_HEADER_BYTES)
+        payload = f.read()
+    where = f"`{path}`"
+    if not line.endswith(b"\n"):
+        raise ValueError(f"{where} is not a stde-zoo model file (no header line).")
+    try:
+        header = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ValueError(f"{where} is not a stde-zoo model file (header is not JSON).") from None
+    if not isinstance(header, dict) or header.get("format") != FORMAT:
+        raise ValueError(f"{where} is not a stde-zoo model file (no `format: {FORMAT}`).")
+    version = header.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ValueError(
+            f"{where} has format version {version!r}; this version of `models` reads "
+            f"{FORMAT_VERSION}. Upgrade stde-zoo to read it."
+        )
+    missing = {"spec", "leaves", "payload_bytes", "payload_sha256"} - header.keys()
+    if missing:
+        raise ValueError(f"{where} has a damaged header: missing {sorted(missing)}.")
+    return header, payload
+
+
+def read_header(path: str | os.PathLike) -> dict[str, Any]:
+    """The JSON header of a file written by `models.save` (hyperparameters, versions,
+    hash, `metadata`), without loading the payload into a model.
+
+    **Raises:** `ValueError` if `path` is not such a file; `FileNotFoundError` if absent.
+    """
+    return _read(os.fspath(path))[0]
+
+
+def load(path: str | os.PathLike, *, like: Any = None) -> Any:
+    """Load a model written by `models.save`.
+
+    **Arguments:**
+
+    - `path`: the file.
+    - `like`: a skeleton with the same structure (e.g. a freshly initialised model); needed
+      when the file has no rebuildable `spec` (models holding callables, user classes,
+      arbitrary pytrees). Without it, the model is rebuilt from the header.
+
+    **Returns:** the model, with the saved parameters.
+
+    **Raises:** `ValueError` naming `path` if the file is truncated, its payload hash does
+    not match, it is not a stde-zoo file, or its leaves do not match `like`.
+    """
+    path = os.fspath(path)
+    header, payload = _read(path)
+    where = f"`{path}`"
+    expected = header["payload_bytes"]
+    if len(payload) != expected:
+        raise ValueError(
+            f"{where} is truncated or damaged: payload is {len(payload)} bytes, header says "
+            f"{expected}."
+        )
+    if hashlib.sha256(payload).hexdigest() != header["payload_sha256"]:
+        raise ValueError(f"{where} is damaged: the payload's sha256 does not match the header's.")
+    spec = header["spec"]
+    if like is None:
+        if spec is None:
+            raise ValueError(
+                f"{where} cannot be rebuilt from its header ({header.get('spec_note')}); pass "
+                "a skeleton: `models.load(path, like=model_of_same_shape)`."
+            )
+        try:
+            like = eqx.filter_eval_shape(lambda: _decode({"__module__": spec}))
+        except Exception as e:
+            raise ValueError(f"{where}: cannot rebuild the model from its header: {e}") from None
+    elif spec is not None and type(like).__name__ != spec["class"]:
+        raise ValueError(
+            f"{where} holds a `{spec['class']}`, but `like` is a `{type(like).__name__}`."
+        )
+    ours, theirs = header["leaves"], _signatures(like)
+    if len(ours) != len(theirs):
+        raise ValueError(
+            f"{where} does not match `like`: the file has {len(ours)} leaves, `like` has "
+            f"{len(theirs)}."
+        )
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
+        if a != b:
+            hint = ""
+            if a[1] == "float64" and b[1] == "float32":
+                hint = " The file is float64: enable `jax_enable_x64` before loading."
+            raise ValueError(
+                f"{where} does not match `like` at leaf {i}: file has shape {tuple(a[0])} "
+                f"{a[1]}, `like` has {tuple(b[0])} {b[1]}.{hint}"
+            )
+    try:
+        return eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
+    except Exception as e:
+        raise ValueError(f"{where}: cannot read the payload into `like`: {e}") from None

@@ -1,0 +1,174 @@
+"""Inseparable PDEs on a ball with the two-body / three-body exact solutions (DESIGN §4)."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float
+
+import stde
+
+from ._base import AbstractPDE, Ansatz, check_count, check_point, exact_method
+from ._custom_types import Key, Point, Scalar
+from ._fields import threebody_stats, twobody_stats
+from ._sampling import check_sampling, sample_ball, sample_sphere
+
+SECOND_ORDER = ("poisson", "allen-cahn", "sine-gordon")
+EQUATIONS = SECOND_ORDER + ("biharmonic", "third-order")
+BODY_SIZE = {"two": 2, "three": 3}
+
+
+def nonlinearity(equation: str, u):
+    """$N(u)$ in $\\Delta u + N(u) = f$: Poisson 0, Allen-Cahn $u - u^3$, Sine-Gordon $\\sin u$."""
+    if equation == "allen-cahn":
+        return u - u**3
+    if equation == "sine-gordon":
+        return jnp.sin(u)
+    return jnp.zeros_like(u)
+
+
+class BallPDE(AbstractPDE):
+    """A PDE on the ball $|x| \\le R$ with zero Dirichlet data and a closed-form solution.
+
+    $u^* = \\sigma\\,(1 - |x|^2/R^2)^p \\sum_i c_i\\,\\phi_i(x)$ with the two-body terms
+    $\\phi_i = \\sin(x_i + \\cos x_{i+1} + x_{i+1}\\cos x_i)$ or the three-body terms
+    $\\phi_i = \\exp(x_i x_{i+1} x_{i+2})$, $c_i \\sim N(0, 1)$ from `seed`.
+
+    Equations ($f$ is $L u^*$, analytic, O(d) per point):
+    `"poisson"` $\\Delta u = f$; `"allen-cahn"` $\\Delta u + u - u^3 = f$;
+    `"sine-gordon"` $\\Delta u + \\sin u = f$ (all $p = 1$);
+    `"biharmonic"` $\\Delta^2 u = f$, clamped plate, $p = 2$;
+    `"third-order"` $\\sum_i (u_{x_ix_ix_i} + u\\,u_{x_i}) = f$, $p = 1$ (odd order: sparse
+    STDE or `Exact` only).
+
+    The standard variants use $R = 1$, $\\sigma = 1$. There, in high `dim`, sampled points
+    have tiny coordinates and $u^*$ is nearly $K(1 - |x|^2)$ (see `pdes.trivial_rel_l2`).
+    The *wide* variants use $R = \\sqrt{d}$ so coordinates are O(1), and
+    $\\sigma = 1/\\sqrt{d - 1}$ so that $u^*$ stays O(1).
+    """
+
+    name: str = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    seed: int = eqx.field(static=True)
+    equation: str = eqx.field(static=True)
+    body: str = eqx.field(static=True)
+    radius: float = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+    sampling: str = eqx.field(static=True)
+    coefficients: Float[Array, " m"]
+    time_dependent = False
+
+    def __init__(
+        self,
+        dim: int,
+        seed: int = 0,
+        *,
+        equation: str = "poisson",
+        body: str = "two",
+        wide: bool = False,
+        sampling: str = "radius",
+        name: str | None = None,
+    ):
+        """**Arguments:** `dim` (at least 2 for two-body, 3 for three-body), `seed` for
+        the coefficients $c_i$, `equation` (see the class docstring), `body` (`"two"` or
+        `"three"`), `wide` for $R = \\sqrt{d}$, `sampling` (`"radius"`: $r \\sim U[0, 1]$,
+        the published protocol; `"volume"`: uniform in the ball), `name` (registry name).
+        """
+        if equation not in EQUATIONS:
+            raise ValueError(f"`equation` must be one of {EQUATIONS}, got {equation!r}.")
+        if body not in BODY_SIZE:
+            raise ValueError(f"`body` must be 'two' or 'three', got {body!r}.")
+        if equation not in SECOND_ORDER and body != "two":
+            raise ValueError(f"`equation={equation!r}` is only defined with `body='two'`.")
+        k = BODY_SIZE[body]
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < k:
+            raise ValueError(
+                f"`dim` must be an int >= {k} for the {body}-body solution "
+                f"(it couples {k} neighbouring coordinates), got {dim!r}."
+            )
+        check_count(seed + 1, name="seed + 1")
+        self.name = name or f"{equation}-{body}body" + ("-wide" if wide else "")
+        self.dim, self.seed = dim, seed
+        self.equation, self.body = equation, body
+        self.radius = math.sqrt(dim) if wide else 1.0
+        self.scale = 1.0 / math.sqrt(dim - 1) if wide else 1.0
+        self.sampling = check_sampling(sampling)
+        self.coefficients = jax.random.normal(jax.random.PRNGKey(seed), (dim - k + 1,))
+
+    def params(self) -> dict:
+        return {"sampling": self.sampling}
+
+    @property
+    def ansatz(self) -> Ansatz:
+        kind = "clamped-ball" if self.equation == "biharmonic" else "ball"
+        return Ansatz(kind, self.dim, radius=self.radius)
+
+    def _b(self, x):
+        return 1 - jnp.sum(x**2) / self.radius**2
+
+    def _stats(self, x, order):
+        c = self.coefficients.astype(x.dtype)
+        if self.body == "three":
+            return threebody_stats(x, c)
+        return twobody_stats(x, c, order)
+
+    def _solution(self, x):
+        power = 2 if self.equation == "biharmonic" else 1
+        return self.scale * self._b(x) ** power * self._stats(x, 2)["s"]
+
+    def exact_solution(self, x: Point) -> Scalar:
+        """$u^*(x)$ at one point `x` of shape `(dim,)`."""
+        return exact_method(self, x)
+
+    def forcing(self, x: Point) -> Scalar:
+        """$f(x) = L u^*(x)$, analytic."""
+        x = check_point(x, self.dim, where="`BallPDE.forcing`")
+        d, r2, b = self.dim, self.radius**2, self._b(x)
+        if self.equation == "biharmonic":
+            st = self._stats(x, 4)
+            df = 8 * jnp.sum(x**2) / r2**2 - 4 * b * d / r2  # Δ of the factor b^2
+            # Δ²(F s) = F Δ²s + s Δ²F + 2 ΔF Δs + 4 ∇F·∇Δs + 4 ∇s·∇ΔF + 4 H_F : H_s,
+            # with F = b^2: ∇F = -4bx/R², H_F = 8xxᵀ/R⁴ - 4bI/R², ∇ΔF = (8d+16)x/R⁴.
+            out = (
+                b**2 * st["bilap"]
+                + st["s"] * (8 * d + 16) * d / r2**2
+                + 2 * df * st["lap"]
+                - 16 * b / r2 * st["xgradlap"]
+                + 4 * (8 * d + 16) / r2**2 * st["xgrad"]
+                + 4 * (8 / r2**2 * st["xhx"] - 4 * b / r2 * st["lap"])
+            )
+            return self.scale * out
+        if self.equation == "third-order":
+            st = self._stats(x, 3)
+            # ∂_j³(b s) = b s_jjj + 3 b_j s_jj + 3 b_jj s_j with b_j = -2x_j/R², b_jj = -2/R².
+            third = b * st["sum3"] - 6 / r2 * (st["xdiag2"] + st["sum1"])
+            first = b * st["sum1"] - 2 / r2 * st["s"] * jnp.sum(x)
+            u = b * st["s"]
+            return self.scale * third + self.scale**2 * u * first
+        st = self._stats(x, 2)
+        # Δ(b s) = s Δb + 2 ∇b·∇s + b Δs with ∇b = -2x/R², Δb = -2d/R².
+        lap = -2 * d / r2 * st["s"] - 4 / r2 * st["xgrad"] + b * st["lap"]
+        u = self.scale * b * st["s"]
+        return self.scale * lap + nonlinearity(self.equation, u)
+
+    def _residual(self, u, x, estimator, key):
+        if self.equation == "third-order":
+            ops = (stde.DiagonalDerivative(order=3), stde.DiagonalDerivative(order=1))
+            ev = stde.evaluate(ops, u, x, estimator=estimator, key=key)
+            lhs = ev.estimate[0] + ev.value * ev.estimate[1]
+        elif self.equation == "biharmonic":
+            lhs = stde.estimate(stde.Biharmonic(), u, x, estimator=estimator, key=key)
+        else:
+            ev = stde.evaluate(stde.Laplacian(), u, x, estimator=estimator, key=key)
+            lhs = ev.estimate + nonlinearity(self.equation, ev.value)
+        return lhs - self.forcing(x)
+
+    def _sample_interior(self, key, n):
+        return sample_ball(key, n, self.dim, self.radius, self.sampling)
+
+    def sample_boundary(self, key: Key, n: int) -> Float[Array, "n dim"]:
+        """`n` points on the sphere $|x| = R$, where $u = 0$ (and $\\partial_n u = 0$ for
+        the biharmonic)."""
+        check_count(n, where="`BallPDE.sample_boundary`")
+        return sample_sphere(key, n, self.dim, self.radius)

@@ -1,0 +1,154 @@
+"""A user-defined PDE in a few lines."""
+
+from collections.abc import Callable
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+
+import stde
+
+from ._base import AbstractPDE, Ansatz, check_count, check_point
+from ._custom_types import Point, Scalar
+from ._sampling import sample_ball, sample_box
+
+DOMAINS = ("ball", "box")
+
+
+class CustomPDE(AbstractPDE):
+    """$L u + N(u, \\nabla u) = f$ for a `stde` operator $L$, on a ball or a box.
+
+    Example, Allen-Cahn with a manufactured solution (forcing derived from it):
+    ```python
+    pde = pdes.CustomPDE(
+        dim=10,
+        operator=stde.Laplacian(),
+        nonlinearity=lambda u, grad: u - u**3,
+        exact_solution=lambda x: (1 - x @ x) * jnp.sin(x[0]),
+    )
+    ```
+    Time-dependent PDEs: `final_time=T` appends $t \\in [0, T]$ as the last input, and the
+    operator refers to it by index `dim` (e.g. `stde.Partial((dim,))`).
+    """
+
+    name: str = eqx.field(static=True)
+    dim: int = eqx.field(static=True)
+    seed: int = eqx.field(static=True)
+    operator: stde.AbstractOperator
+    nonlinearity: Callable | None
+    forcing_fn: Callable | None
+    solution_fn: Callable | None
+    needs_gradient: bool = eqx.field(static=True)
+    domain: str = eqx.field(static=True)
+    radius: float = eqx.field(static=True)
+    bounds: tuple[float, float] = eqx.field(static=True)
+    final_time: float | None = eqx.field(static=True)
+    ansatz_spec: Ansatz | None
+
+    def __init__(
+        self,
+        dim: int,
+        operator: stde.AbstractOperator,
+        *,
+        nonlinearity: Callable | None = None,
+        needs_gradient: bool = False,
+        forcing: Callable | None = None,
+        exact_solution: Callable | None = None,
+        domain: str = "ball",
+        radius: float = 1.0,
+        bounds: tuple[float, float] = (-1.0, 1.0),
+        final_time: float | None = None,
+        ansatz: Ansatz | None = None,
+        name: str = "custom",
+        seed: int = 0,
+    ):
+        """**Arguments:**
+
+        - `dim`: spatial dimension; `operator`: the linear part $L$ (a `stde` operator).
+        - `nonlinearity`: `(u, grad) -> scalar`, $N$; `grad` is $\\nabla u$ over all inputs
+          when `needs_gradient=True`, else None. Default: none.
+        - `forcing`: `x -> scalar`. Default: $L u^* + N(u^*)$ from `exact_solution`,
+          computed with `stde.Exact()` (nested Taylor mode; fine at small `dim`), else 0.
+        - `exact_solution`: `x -> scalar` or None.
+        - `domain`: `"ball"` (radius `radius`, sampled with $r \\sim U[0, 1]$) or `"box"`
+          (every spatial coordinate in `bounds`); `final_time`: for time-dependent PDEs.
+        - `ansatz`: the recommended ansatz; default `"ball"` for a ball domain, else `"none"`.
+        """
+        check_count(dim, name="dim", where="`CustomPDE`")
+        if domain not in DOMAINS:
+            raise ValueError(f"`domain` must be one of {DOMAINS}, got {domain!r}.")
+        self.name, self.dim, self.seed = name, dim, seed
+        self.operator, self.nonlinearity, self.needs_gradient = (
+            operator,
+            nonlinearity,
+            needs_gradient,
+        )
+        self.forcing_fn, self.solution_fn = forcing, exact_solution
+        self.domain, self.radius, self.bounds = domain, float(radius), tuple(map(float, bounds))
+        self.final_time = None if final_time is None else float(final_time)
+        if ansatz is None and domain == "ball" and final_time is None:
+            ansatz = Ansatz("ball", dim, radius=self.radius)
+        self.ansatz_spec = ansatz
+
+    @property
+    def time_dependent(self) -> bool:
+        return self.final_time is not None
+
+    @property
+    def ansatz(self) -> Ansatz:
+        return self.ansatz_spec if self.ansatz_spec is not None else Ansatz("none", self.dim)
+
+    def params(self) -> dict:
+        return {}
+
+    def config(self) -> dict:
+        raise ValueError(
+            "A `CustomPDE` holds Python callables and cannot be rebuilt from a config; keep "
+            "the instance (or register a subclass-free factory in your own code)."
+        )
+
+    @property
+    def exact_solution(self):
+        """The exact solution as a function of one point, or None."""
+        if self.solution_fn is None:
+            return None
+        return self._checked_solution
+
+    def _checked_solution(self, x: Point) -> Scalar:
+        x = check_point(x, self.input_dim, where="`CustomPDE.exact_solution`")
+        return self.solution_fn(x)
+
+    def _solution(self, x):
+        if self.solution_fn is None:
+            raise NotImplementedError(f"`{self.name}` was given no `exact_solution`.")
+        return self.solution_fn(x)
+
+    def _lhs(self, u, x, estimator, key):
+        ev = stde.evaluate(
+            self.operator, u, x, estimator=estimator, key=key, gradient=self.needs_gradient
+        )
+        if self.nonlinearity is None:
+            return ev.estimate
+        return ev.estimate + self.nonlinearity(ev.value, ev.gradient)
+
+    def forcing(self, x: Point) -> Scalar:
+        x = check_point(x, self.input_dim, where="`CustomPDE.forcing`")
+        if self.forcing_fn is not None:
+            return self.forcing_fn(x)
+        if self.solution_fn is not None:
+            return self._lhs(self.solution_fn, x, stde.Exact(), None)
+        return jnp.zeros((), x.dtype)
+
+    def _residual(self, u, x, estimator, key):
+        return self._lhs(u, x, estimator, key) - self.forcing(x)
+
+    def _sample_interior(self, key, n):
+        if self.domain == "ball":
+            pts = sample_ball(key, n, self.dim, self.radius)
+        else:
+            lo, hi = self.bounds
+            pts = sample_box(key, n, jnp.full(self.dim, lo), jnp.full(self.dim, hi))
+        if self.final_time is None:
+            return pts
+        t = self.final_time * jax.random.uniform(jax.random.fold_in(key, 1), (n, 1))
+        return jnp.concatenate([pts, t], axis=1)

@@ -1,0 +1,292 @@
+"""Field networks and ansatzes: transformations, derivatives vs nested AD, validation."""
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import models
+import stde
+
+
+def _g(xs):
+    return jnp.sum(jnp.cos(xs))
+
+
+# name -> constructor(key); small sizes keep nested-AD references cheap.
+FIELDS = {
+    "mlp-tanh": lambda k: models.MLP(4, 16, 3, key=k),
+    "mlp-sin": lambda k: models.MLP(4, 16, 3, "sin", key=k),
+    "mlp-silu": lambda k: models.MLP(4, 16, 3, "silu", key=k),
+    "mlp-gelu": lambda k: models.MLP(4, 16, 3, "gelu", key=k),
+    "mlp-callable": lambda k: models.MLP(4, 16, 3, jnp.cos, key=k),
+    "shared-mlp": lambda k: models.SharedMLP(4, 2, 16, 3, key=k),
+    "residual-mlp": lambda k: models.ResidualMLP(4, 16, 3, key=k),
+    "fourier": lambda k: models.Embedded(
+        models.FourierFeatures(4, 3, 0.5, key=k), models.MLP(6, 16, 3, key=k)
+    ),
+    "ball": lambda k: models.BallAnsatz(models.MLP(4, 16, 3, key=k)),
+    "clamped-ball": lambda k: models.ClampedBallAnsatz(models.MLP(4, 16, 3, key=k), radius=2.0),
+    "initial-value": lambda k: models.InitialValueAnsatz(models.MLP(4, 16, 3, key=k), _g, 0.1),
+    "terminal-value": lambda k: models.TerminalValueAnsatz(models.MLP(4, 16, 3, key=k), _g, 0.3),
+    # in_size 4, coords (0, 2), K = 2: 2 + 2 * 2 * 2 = 10 inputs to the net.
+    "periodic": lambda k: models.PeriodicAnsatz(
+        models.MLP(10, 16, 3, key=k), 4, (0, 2), period=2.0, num_frequencies=2
+    ),
+}
+
+
+@pytest.fixture(params=sorted(FIELDS))
+def field(request, getkey):
+    return FIELDS[request.param](getkey())
+
+
+@eqx.filter_jit
+def _laplacian_ref(u, x):
+    return jnp.trace(jax.hessian(u)(x))
+
+
+def _along(u, x, i, j):
+    # The restriction of u to the plane through x spanned by e_i, e_j.
+    ei = jnp.zeros_like(x).at[i].set(1.0)
+    ej = jnp.zeros_like(x).at[j].set(1.0)
+    return lambda s, t: u(x + s * ei + t * ej)
+
+
+@eqx.filter_jit
+def _diag4_ref(u, x):
+    # sum_i d^4 u / dx_i^4 by four nested scalar grads along each coordinate.
+    def one(i):
+        f = lambda s: _along(u, x, i, i)(s, 0.0)
+        return jax.grad(jax.grad(jax.grad(jax.grad(f))))(0.0)
+
+    return jnp.sum(jax.vmap(one)(jnp.arange(x.shape[0])))
+
+
+@eqx.filter_jit
+def _biharmonic_ref(u, x):
+    # sum_ij d^4 u / dx_i^2 dx_j^2 by nested scalar grads, two in each direction.
+    def one(i, j):
+        f = _along(u, x, i, j)
+        d2t = lambda s: jax.grad(jax.grad(lambda t: f(s, t)))(0.0)
+        return jax.grad(jax.grad(d2t))(0.0)
+
+    n = x.shape[0]
+    i, j = jnp.meshgrid(jnp.arange(n), jnp.arange(n))
+    return jnp.sum(jax.vmap(one)(i.ravel(), j.ravel()))
+
+
+def test_jit_vmap(field, getkey):
+    xs = 0.5 * jax.random.normal(getkey(), (5, field.in_size))
+    eager = jnp.stack([field(x) for x in xs])
+    batched = eqx.filter_jit(lambda m, xs: jax.vmap(m)(xs))(field, xs)
+    assert batched.shape == (5,)
+    assert jnp.allclose(eager, batched, rtol=1e-12)
+
+
+def test_grad_wrt_parameters(field, getkey):
+    xs = 0.5 * jax.random.normal(getkey(), (5, field.in_size))
+
+    def loss(model):
+        return jnp.mean(jax.vmap(model)(xs) ** 2)
+
+    grads = eqx.filter_jit(eqx.filter_grad(loss))(field)
+    # Independent check: reverse-mode grad . v equals the forward-mode directional derivative.
+    params, static = eqx.partition(field, eqx.is_inexact_array)
+    leaves, treedef = jax.tree_util.tree_flatten(params)
+    keys = jax.random.split(getkey(), len(leaves))
+    v = jax.tree_util.tree_unflatten(
+        treedef, [jax.random.normal(k, p.shape, p.dtype) for k, p in zip(keys, leaves, strict=True)]
+    )
+    _, jvp = jax.jvp(lambda p: loss(eqx.combine(p, static)), (params,), (v,))
+    g = eqx.filter(grads, eqx.is_inexact_array)
+    dot = sum(
+        jnp.vdot(a, b)
+        for a, b in zip(jax.tree_util.tree_leaves(g), jax.tree_util.tree_leaves(v), strict=True)
+    )
+    assert jnp.abs(jvp) > 0
+    assert jnp.allclose(dot, jvp, rtol=1e-10)
+
+
+# The activation variants and the terminal ansatz repeat the structure of other cases:
+# their engine-vs-AD comparisons run with the slow tests.
+_SLOW_EXACT = {"mlp-sin", "mlp-silu", "mlp-callable", "terminal-value"}
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.slow) if n in _SLOW_EXACT else n for n in sorted(FIELDS)],
+)
+def test_exact_operators_match_nested_ad(name, getkey):
+    field = FIELDS[name](getkey())
+    x = 0.4 * jax.random.normal(getkey(), (field.in_size,))
+    ops = (stde.Laplacian(), stde.DiagonalDerivative(4))
+    # One engine pass for both operators (one compilation); references likewise.
+    est = eqx.filter_jit(lambda u, x: stde.evaluate(ops, u, x).estimate)(field, x)
+    ref = eqx.filter_jit(lambda u, x: jnp.stack([_laplacian_ref(u, x), _diag4_ref(u, x)]))(field, x)
+    assert jnp.allclose(est, ref, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", [pytest.param("ball", marks=pytest.mark.slow), "clamped-ball"])
+def test_exact_biharmonic_matches_nested_ad(name, getkey):
+    u = FIELDS[name](getkey())
+    x = 0.4 * jax.random.normal(getkey(), (u.in_size,))
+    est = eqx.filter_jit(lambda u, x: stde.estimate(stde.Biharmonic(), u, x))(u, x)
+    ref = _biharmonic_ref(u, x)
+    assert jnp.allclose(est, ref, rtol=1e-9)
+
+
+def test_ansatz_constraints(getkey):
+    net = models.MLP(4, 16, 3, key=getkey())
+    x = jax.random.normal(getkey(), (4,))
+    on_sphere = 2.0 * x / jnp.linalg.norm(x)
+    assert jnp.abs(models.BallAnsatz(net, radius=2.0)(on_sphere)) < 1e-12
+    clamped = models.ClampedBallAnsatz(net, radius=2.0)
+    assert jnp.abs(clamped(on_sphere)) < 1e-12
+    assert jnp.linalg.norm(jax.grad(clamped)(on_sphere)) < 1e-12
+    assert jnp.linalg.norm(jax.grad(models.BallAnsatz(net, radius=2.0))(on_sphere)) > 1e-6
+    # Initial and terminal data hold exactly; time is the last coordinate.
+    ivp = models.InitialValueAnsatz(net, _g, t0=0.1)
+    assert jnp.allclose(ivp(x.at[-1].set(0.1)), _g(x[:-1]), rtol=1e-14)
+    tvp = models.TerminalValueAnsatz(net, _g, T=0.3)
+    assert jnp.allclose(tvp(x.at[-1].set(0.3)), _g(x[:-1]), rtol=1e-14)
+    assert not jnp.allclose(tvp(x.at[-1].set(0.0)), _g(x[:-1]))
+    # Periodic in coordinates 0 and 2 with period 2, not in coordinate 1.
+    per = FIELDS["periodic"](getkey())
+    assert jnp.allclose(per(x), per(x.at[0].add(2.0)), rtol=1e-12)
+    assert jnp.allclose(per(x), per(x.at[2].add(-4.0)), rtol=1e-12)
+    assert not jnp.allclose(per(x), per(x.at[1].add(2.0)))
+    assert not jnp.allclose(per(x), per(x.at[0].add(1.0)))
+
+
+def test_periodic_embedding_values():
+    emb = models.PeriodicEmbedding(3, (1,), period=2.0, num_frequencies=2)
+    x = jnp.array([0.3, 0.25, -0.7])
+    expected = jnp.array(
+        [0.3, -0.7, jnp.cos(jnp.pi * 0.25), jnp.cos(2 * jnp.pi * 0.25)]
+        + [jnp.sin(jnp.pi * 0.25), jnp.sin(2 * jnp.pi * 0.25)]
+    )
+    assert emb.out_size == 6
+    assert jnp.allclose(emb(x), expected, rtol=1e-14)
+
+
+def test_kaiming_uniform_init(getkey):
+    net = models.MLP(300, 128, 4, key=getkey())
+    gain = 5.0 / 3.0
+    for layer, fan_in in zip(net.layers, [300, 128, 128, 128], strict=True):
+        bound = gain * math.sqrt(3.0 / fan_in)
+        w = np.asarray(layer.weight)
+        assert np.all(np.abs(w) <= bound)
+        assert np.abs(w).max() > 0.95 * bound
+        assert np.allclose(np.var(w), bound**2 / 3, rtol=0.2)
+        assert np.all(np.asarray(layer.bias) == 0)
+    assert net.layers[-1](jnp.ones(128)).shape == ()
+    assert [lay.weight.shape for lay in net.layers] == [
+        (128, 300),
+        (128, 128),
+        (128, 128),
+        (1, 128),
+    ]
+    sin = models.MLP(10, 8, 2, "sin", key=getkey())
+    assert np.abs(np.asarray(sin.layers[0].weight)).max() <= math.sqrt(3.0 / 10)
+
+
+def test_float32_follows_dtype(getkey):
+    net = models.MLP(3, 8, 2, dtype=jnp.float32, key=getkey())
+    assert net(jnp.ones(3, jnp.float32)).dtype == jnp.float32
+
+
+def test_shared_mlp_parameter_count_independent_of_dim(getkey):
+    def count(m):
+        return sum(p.size for p in jax.tree_util.tree_leaves(eqx.filter(m, eqx.is_array)))
+
+    key = getkey()
+    small = models.SharedMLP(10, 5, 32, 4, key=key)
+    large = models.SharedMLP(10_000, 5, 32, 4, key=key)
+    assert count(small) == count(large) == 5 * 32 + 32 + 2 * (32 * 32 + 32) + 32 + 1
+    assert count(models.MLP(10_000, 32, 4, key=key)) > 300_000
+
+
+def test_shared_mlp_equals_dense_with_tiled_weight(getkey):
+    d, b = 12, 3
+    shared = models.SharedMLP(d, b, 16, 3, key=getkey())
+    dense = models.MLP(d, 16, 3, key=getkey())
+    tiled = jnp.tile(shared.layers[0].weight, (1, d // b))
+    dense = eqx.tree_at(
+        lambda m: m.layers,
+        dense,
+        (eqx.tree_at(lambda lin: lin.weight, shared.layers[0], tiled),) + shared.layers[1:],
+    )
+    assert dense.layers[0].weight.shape == (16, d)
+    xs = jax.random.normal(getkey(), (4, d))
+    assert jnp.allclose(jax.vmap(shared)(xs), jax.vmap(dense)(xs), rtol=1e-12)
+    assert jnp.allclose(jax.grad(shared)(xs[0]), jax.grad(dense)(xs[0]), rtol=1e-10)
+
+
+def test_shared_mlp_requires_divisible_dim(getkey):
+    with pytest.raises(
+        ValueError, match="`in_size` divisible by `block_size`.*in_size=10, block_size=3"
+    ):
+        models.SharedMLP(10, 3, key=getkey())
+
+
+def test_wrong_shape_raises(getkey):
+    net = models.BallAnsatz(models.MLP(3, 8, 2, key=getkey()))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(3,\), got \(4,\)"):
+        net(jnp.ones(4))
+    with pytest.raises(ValueError, match=r"`x` must have shape \(3,\), got \(2, 3\).*jax.vmap"):
+        eqx.filter_jit(lambda m, x: m(x))(net, jnp.ones((2, 3)))
+    with pytest.raises(ValueError, match="`x` must be a floating-point"):
+        net(jnp.ones(3, jnp.int32))
+
+
+def test_bad_constructor_arguments(getkey):
+    with pytest.raises(ValueError, match="`activation` must be one of"):
+        models.MLP(3, activation="relu6", key=getkey())
+    with pytest.raises(ValueError, match="`depth` must be an integer >= 1"):
+        models.MLP(3, depth=0, key=getkey())
+    with pytest.raises(ValueError, match="`coords` must be"):
+        models.PeriodicEmbedding(2, (2,))
+    with pytest.raises(ValueError, match=r"`net.in_size` must be 3"):
+        models.PeriodicAnsatz(models.MLP(2, key=getkey()), 2, (0,))
+    with pytest.raises(ValueError, match="`net.in_size` must equal `embedding.out_size` = 6"):
+        models.Embedded(models.FourierFeatures(2, 3, key=getkey()), models.MLP(2, key=getkey()))
+
+
+def _tanh2(z):
+    t = jnp.tanh(z)
+    return -2 * t * (1 - t**2)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_sparse_laplacian_at_dimension_1e5(shared, getkey):
+    # Depth 2: u = w2 . tanh(W1 s + b1) + b2, with s = x (dense) or the block sum (shared),
+    # so u_jj = sum_k w2_k tanh''(z_k) W1[k, j mod B]^2 is known in closed form for every j.
+    # With one sample the estimate must be d * u_jj for one of those j.
+    d, b = 100_000, 10
+    key = getkey()
+    net = models.SharedMLP(d, b, 16, 2, key=key) if shared else models.MLP(d, 16, 2, key=key)
+    x = jax.random.normal(getkey(), (d,)) / math.sqrt(d)
+    first, last = net.layers
+    s = x.reshape(d // b, b).sum(0) if shared else x
+    h2 = jnp.sum(
+        (last.weight[0] * _tanh2(first.weight @ s + first.bias))[:, None] * first.weight**2, 0
+    )
+
+    @eqx.filter_jit
+    def one(net, x, key):
+        return stde.estimate(stde.Laplacian(), net, x, estimator=stde.SparseSTDE(1), key=key)
+
+    for _ in range(3):
+        est = one(net, x, getkey())
+        assert jnp.min(jnp.abs(est / d - h2)) < 1e-9 * jnp.max(jnp.abs(h2))
+    lap16 = eqx.filter_jit(
+        lambda net, x, key: stde.estimate(
+            stde.Laplacian(), net, x, estimator=stde.SparseSTDE(16), key=key
+        )
+    )(net, x, getkey())
+    assert jnp.isfinite(lap16)
+    assert jnp.abs(lap16) <= d * jnp.max(jnp.abs(h2)) * (1 + 1e-9)
