@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 def partial(fn, index: tuple[int, ...]):
     """$\\partial^{|index|} u / \\partial x_{i_1} \\cdots$ by nested forward-mode AD."""
+
     def directional(h, i):
         return lambda x: jax.jvp(h, (x,), (jnp.zeros_like(x).at[i].set(1.0),))[1]
 
