@@ -156,7 +156,7 @@ class Laplacian(AbstractAtom):
 
 
 class Biharmonic(AbstractAtom):
-    """$\\Delta^2 u = \\sum_{i,j < \\text{dims}} \\partial^4 u / \\partial x_i^2 \\partial x_j^2$."""
+    """The biharmonic $\\Delta^2 u = \\sum_{i,j} \\partial_i^2 \\partial_j^2 u$ over the first `dims`."""
 
     dims: int | None = eqx.field(static=True, default=None)
 

@@ -3,6 +3,7 @@
 import jax
 import jax.numpy as jnp
 import pytest
+
 import stde
 
 
@@ -39,7 +40,8 @@ def test_constructor_errors(make, match):
 def test_dense_cannot_estimate_diagonal_fourth_order():
     with pytest.raises(
         ValueError,
-        match=r"`DenseSTDE` cannot estimate `DiagonalDerivative\(order=4\)`.*use `SparseSTDE` or `Exact`",
+        match=r"`DenseSTDE` cannot estimate `DiagonalDerivative\(order=4\)`.*"
+        r"use `SparseSTDE` or `Exact`",
     ):
         stde.estimate(
             stde.DiagonalDerivative(4), f, X, estimator=stde.DenseSTDE(4), key=jax.random.PRNGKey(0)

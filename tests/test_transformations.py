@@ -4,6 +4,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+
 import stde
 from stde._taylor._support import subjaxprs
 
