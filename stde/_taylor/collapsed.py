@@ -336,8 +336,11 @@ class _Interpreter:
         out = prim.bind(*[a.primal if isinstance(a, _Sparse) else a for a in args], **params)
         # Output axes are lhs free then rhs free; the sparse side has none, so the output
         # is the constant's free axes in order: slices of the constant along its axis.
-        cols = jnp.moveaxis(c, c_contract[0], 0)[s.idx[..., 0]]  # (n, m, *free)
-        cols = cols.astype(out.dtype)
+        axis = c_contract[0]
+        # Take along the contracted axis in place (no transposed copy of the constant,
+        # whose cotangent would then be transposed back), then move the small result.
+        cols = jnp.take(c, s.idx[..., 0], axis=axis)  # free[:axis] + (n, m) + free[axis:]
+        cols = jnp.moveaxis(cols, (axis, axis + 1), (0, 1)).astype(out.dtype)
         lower = jnp.einsum("nkm,nm...->nk...", s.lower, cols)
         top = None if s.top is None else jnp.einsum("pnm,nm...->p...", s.top, cols)
         return _Dense(out, lower, top)
