@@ -1,7 +1,7 @@
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._custom_types import ScalarField
 from ._estimators import AbstractEstimator, Exact
@@ -25,8 +25,7 @@ def default_engine() -> AbstractTaylorEngine:
 
 
 def _check_point(x) -> Float[Array, " n"]:
-    if not isinstance(x, jax.Array | jnp.ndarray) and not hasattr(x, "shape"):
-        x = jnp.asarray(x)
+    x = jnp.asarray(x)
     if x.ndim != 1 or x.shape[0] < 1:
         raise ValueError(
             f"`x` must be a single point of shape (n,), got shape {tuple(x.shape)}; "
@@ -35,6 +34,21 @@ def _check_point(x) -> Float[Array, " n"]:
     if not jnp.issubdtype(x.dtype, jnp.floating):
         raise ValueError(f"`x` must be a floating-point array, got dtype {x.dtype}.")
     return x
+
+
+def _check_key(key):
+    # Shape and dtype are static, so this is a trace-time check that also works under jit.
+    if key is None:
+        return
+    is_array = isinstance(key, jax.Array)
+    typed = is_array and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
+    raw = is_array and key.dtype == jnp.uint32 and key.shape in ((2,), (4,))
+    if not (typed or raw):
+        shown = key if not is_array else f"an array of shape {key.shape} and dtype {key.dtype}"
+        raise ValueError(
+            "`key` must be one PRNG key (`jax.random.key(seed)` or `jax.random.PRNGKey(seed)`), "
+            f"got {shown!r}; for a batch of points, vmap over split keys."
+        )
 
 
 def _check_field(fn, x):
@@ -51,7 +65,9 @@ def _check_field(fn, x):
 def evaluate(
     operator: AbstractOperator | tuple[AbstractOperator, ...] | list[AbstractOperator],
     fn: ScalarField,
-    x: Float[Array, " n"],
+    # `x` is annotated loosely on purpose: a wrong shape or dtype is a `ValueError` naming
+    # `x` (DESIGN.md §7), raised below, not a type-checker error.
+    x: ArrayLike,
     *,
     estimator: AbstractEstimator = Exact(),
     key: PRNGKeyArray | None = None,
@@ -85,11 +101,18 @@ def evaluate(
             "`estimator` must be `stde.Exact()`, `stde.SparseSTDE(...)` or "
             f"`stde.DenseSTDE(...)`, got {estimator!r}."
         )
+    if engine is not None and not isinstance(engine, AbstractTaylorEngine):
+        raise ValueError(
+            f"`engine` must be `stde.TaylorEngine()`, `stde.JetEngine()` or None, got {engine!r}."
+        )
+    if not isinstance(gradient, bool):
+        raise ValueError(f"`gradient` must be a bool, got {gradient!r}.")
     x = _check_point(x)
     _check_field(fn, x)
     n = x.shape[0]
     if estimator.stochastic and key is None:
         raise ValueError(f"`{type(estimator).__name__}` is stochastic: pass `key=`.")
+    _check_key(key)
     engine = default_engine() if engine is None else engine
 
     outputs = []
@@ -115,7 +138,7 @@ def evaluate(
 def estimate(
     operator: AbstractOperator,
     fn: ScalarField,
-    x: Float[Array, " n"],
+    x: ArrayLike,
     *,
     estimator: AbstractEstimator = Exact(),
     key: PRNGKeyArray | None = None,

@@ -71,7 +71,10 @@ class LinearCombination(AbstractOperator):
 
     def __check_init__(self):
         if len(self.pairs) == 0:
-            raise ValueError("`LinearCombination` needs at least one term.")
+            raise ValueError(
+                "`LinearCombination(pairs=...)` needs at least one (coefficient, atom) pair, "
+                f"got {self.pairs!r}; build operators with `+` and scalar `*` instead."
+            )
 
     def terms(self):
         return self.pairs
@@ -92,7 +95,8 @@ class DiagonalDerivative(AbstractAtom):
     def __init__(
         self,
         order: int,
-        weights: Float[ArrayLike, " dims"] | Callable | None = None,
+        # Loose on purpose: a wrong shape is a `ValueError` naming `weights` (DESIGN.md §7).
+        weights: ArrayLike | Callable | None = None,
         dims: int | None = None,
     ):
         """**Arguments:**
@@ -109,6 +113,15 @@ class DiagonalDerivative(AbstractAtom):
         _check_dims("DiagonalDerivative", dims)
         if weights is not None and not callable(weights):
             weights = jnp.asarray(weights)
+            if not jnp.issubdtype(weights.dtype, jnp.number) or jnp.issubdtype(
+                weights.dtype, jnp.complexfloating
+            ):
+                raise ValueError(
+                    "`DiagonalDerivative(weights=...)` must be real numbers, got dtype "
+                    f"{weights.dtype}."
+                )
+            if not jnp.issubdtype(weights.dtype, jnp.floating):
+                weights = weights.astype(jnp.result_type(float))
             if weights.ndim != 1:
                 raise ValueError(
                     "`DiagonalDerivative(weights=...)` must be one-dimensional, got shape "
@@ -177,7 +190,13 @@ class Partial(AbstractAtom):
     index: MultiIndex = eqx.field(static=True)
 
     def __init__(self, index: tuple[int, ...] | list[int]):
-        index = tuple(index)
+        try:
+            index = tuple(index)
+        except TypeError:
+            raise ValueError(
+                "`Partial(index)` must be a tuple of coordinates, e.g. `Partial((0,))` for "
+                f"d/dx_0, got {index!r}."
+            ) from None
         if len(index) == 0 or not all(
             isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in index
         ):

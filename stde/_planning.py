@@ -30,6 +30,15 @@ class Jet:
     order: int
     slots: tuple[tuple[int, Direction], ...]  # ((slot, direction), ...), slots ascending
 
+    def __post_init__(self):
+        if isinstance(self.order, bool) or not isinstance(self.order, int) or self.order < 1:
+            raise ValueError(f"`Jet(order=...)` must be an int >= 1, got {self.order!r}.")
+        # Slots above `order` are allowed: `y_order` is then a lower coefficient of a
+        # longer jet (e.g. `y_3` of the 7-jet with slots 2 and 3).
+        bad = [s for s, _ in self.slots if isinstance(s, bool) or not isinstance(s, int) or s < 1]
+        if bad:
+            raise ValueError(f"`Jet(slots=...)` must use int slots >= 1, got slot {bad[0]!r}.")
+
     def __str__(self):
         parts = []
         for slot, direction in self.slots:
@@ -161,7 +170,21 @@ def _multislot_plan(mi: MultiIndex, max_order: int) -> Plan | None:
 
 
 def plan_partial(mi: MultiIndex) -> Plan:
-    """A verified plan for one mixed partial derivative, the cheaper of the candidates."""
+    """A verified plan for one mixed partial derivative, the cheaper of the candidates.
+
+    `mi` is the multi-index as the coordinates differentiated, e.g. `(0, 0, 2)` for
+    $u_{x_0 x_0 x_2}$.
+    """
+    given = mi
+    try:
+        mi = tuple(mi)
+    except TypeError:
+        mi = None
+    if not mi or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in mi):
+        raise ValueError(
+            "`mi` must be a non-empty tuple of non-negative int coordinates, e.g. (0, 0, 2), "
+            f"got {given!r}."
+        )
     mi = tuple(sorted(mi))
     if len(set(mi)) == 1:
         jet = Jet(len(mi), ((1, ((mi[0], Fraction(1)),)),))

@@ -6,9 +6,15 @@ None of these use Taylor mode; they are what the engines are checked against.
 import jax
 import jax.numpy as jnp
 
+from ._estimate import _check_point
+
 
 def partial(fn, index: tuple[int, ...]):
     """$\\partial^{|index|} u / \\partial x_{i_1} \\cdots$ by nested forward-mode AD."""
+    index = tuple(index)
+    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in index):
+        # A negative coordinate would silently wrap around in `.at[i]`.
+        raise ValueError(f"`index` must be a tuple of non-negative int coordinates, got {index!r}.")
 
     def directional(h, i):
         return lambda x: jax.jvp(h, (x,), (jnp.zeros_like(x).at[i].set(1.0),))[1]
@@ -21,6 +27,8 @@ def partial(fn, index: tuple[int, ...]):
 
 def derivative_tensor(fn, order: int):
     """The full order-`order` derivative tensor by nested `jax.jacfwd`."""
+    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
+        raise ValueError(f"`order` must be an int >= 0, got {order!r}.")
     g = fn
     for _ in range(order):
         g = jax.jacfwd(g)
@@ -29,12 +37,14 @@ def derivative_tensor(fn, order: int):
 
 def laplacian_hessian(fn, x):
     """Trace of the full Hessian (reverse over forward)."""
+    x = _check_point(x)
     return jnp.trace(jax.hessian(fn)(x))
 
 
 def laplacian_fwd_over_rev(fn, x, idx=None):
     """SDGD by forward-over-reverse Hessian-vector products: $\\sum_{i} e_i^T H e_i$ over
     `idx` (all coordinates when `None`), vmapped over directions."""
+    x = _check_point(x)
     idx = jnp.arange(x.shape[0]) if idx is None else idx
     grad = jax.grad(fn)
 
@@ -47,6 +57,7 @@ def laplacian_fwd_over_rev(fn, x, idx=None):
 
 def laplacian_rev_over_rev(fn, x, idx=None):
     """SDGD by reverse-over-reverse: the gradient of $\\partial_i u$, vmapped."""
+    x = _check_point(x)
     idx = jnp.arange(x.shape[0]) if idx is None else idx
     grad = jax.grad(fn)
 

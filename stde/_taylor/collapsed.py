@@ -213,6 +213,72 @@ class _Interpreter:
             top = jax.vmap(tangent)(*tops)
         return _Dense(out, lower, top)
 
+    def unary(self, f, arg: _Dense):
+        """An elementwise function of one jet-carrying argument, by Faà di Bruno:
+        $y_m = \sum_j f^{(j)}(x_0) B_{m,j}(x_1, \ldots)$ with the Bell polynomials $B$.
+
+        The derivatives $f^{(j)}(x_0)$ depend on the primal only, so they are computed once
+        for all jets (one jet of $f$ along the unit series), and the per-jet work is a few
+        products; $j = 1$ at $m = K$ is the collapsed top's linear term.
+        """
+        k = self.order
+        x0 = arg.primal
+        unit = (jnp.ones_like(x0),) + (jnp.zeros_like(x0),) * (k - 1)
+        out, derivs = jet.jet(f, (x0,), (unit,))
+        xs = [None] + [arg.lower[:, i] for i in range(k - 1)]  # x_1 .. x_{K-1}
+        bell = {(0, 0): None}  # None stands for the constant 1
+        for m in range(1, k + 1):
+            for j in range(1, m + 1):
+                acc = None
+                for i in range(1, m - j + 2):
+                    if i >= k or (m - i, j - 1) not in bell:
+                        continue  # x_K is the collapsed top, handled below
+                    prev = bell[(m - i, j - 1)]
+                    term = xs[i] if prev is None else xs[i] * prev
+                    c = math.comb(m - 1, i - 1)
+                    term = term if c == 1 else c * term
+                    acc = term if acc is None else acc + term
+                if acc is not None:
+                    bell[(m, j)] = acc
+
+        def coefficient(m, start=1):
+            acc = None
+            for j in range(start, m + 1):
+                if (m, j) in bell:
+                    term = derivs[j - 1] * bell[(m, j)]
+                    acc = term if acc is None else acc + term
+            return jnp.zeros_like(xs[1]) if acc is None else acc
+
+        lower = jnp.stack([coefficient(m) for m in range(1, k)], axis=1)
+        top = jnp.tensordot(self.weight, coefficient(k, start=2), axes=1)
+        if arg.top is not None:
+            top = top + derivs[0] * arg.top
+        return _Dense(out, lower.astype(out.dtype), top.astype(out.dtype))
+
+    def product(self, a: _Dense, b: _Dense):
+        """Leibniz: $y_m = \sum_j \binom{m}{j} a_j b_{m-j}$; the top's $a_0 b_K + a_K b_0$
+        terms act on the collapsed tops."""
+        k = self.order
+        out = a.primal * b.primal
+
+        def coef(i, s):  # i-th coefficient of series s, per jet
+            return s.primal if i == 0 else s.lower[:, i - 1]
+
+        def leibniz(m, lo, hi):
+            acc = 0
+            for j in range(lo, hi + 1):
+                acc = acc + math.comb(m, j) * coef(j, a) * coef(m - j, b)
+            return acc
+
+        lower = jnp.stack([leibniz(m, 0, m) for m in range(1, k)], axis=1)
+        rem = leibniz(k, 1, k - 1) if k > 1 else jnp.zeros((1,) + out.shape, out.dtype)
+        top = jnp.tensordot(self.weight, jnp.broadcast_to(rem, lower.shape[:1] + out.shape), axes=1)
+        if a.top is not None:
+            top = top + a.top * b.primal
+        if b.top is not None:
+            top = top + a.primal * b.top
+        return _Dense(out, lower.astype(out.dtype), top.astype(out.dtype))
+
     def generic(self, f, args):
         """Any primitive: jet rules per jet for the lower coefficients and the remainder
         $R$ of the top one; the JVP carries the collapsed top inputs."""
@@ -270,7 +336,7 @@ class _Interpreter:
         top = None if s.top is None else jnp.einsum("pna,nab->pnb", s.top, move)
         return _Sparse(s.primal, s.idx, lower, top)
 
-    def sparse_elementwise(self, f, args, sparse: _Sparse):
+    def sparse_elementwise(self, name, f, args, sparse: _Sparse):
         """Elementwise primitives keep the sparsity: work on the gathered entries."""
         if sparse.idx.shape[1] > 1:
             args = [self.coalesce(a) if isinstance(a, _Sparse) else a for a in args]
@@ -300,7 +366,7 @@ class _Interpreter:
                     items.append(_Dense(prim_j, lower_j[None], None if top_j is None else top_j))
                 else:
                     items.append(c)
-            res = sub.generic(f, items)
+            res = sub.dense_rule(name, f, items)
             top = res.top
             if top is None:
                 top = jnp.zeros((p,) + res.primal.shape, res.primal.dtype)
@@ -383,6 +449,9 @@ class _Interpreter:
             if result is not None:
                 return result
             args = [self.densify(a) if isinstance(a, _Sparse) else a for a in args]
+        return self.dense_rule(name, f, args)
+
+    def dense_rule(self, name, f, args):
         pos = [i for i, a in enumerate(args) if isinstance(a, _Dense)]
         linear = (
             name in _LINEAR
@@ -393,6 +462,17 @@ class _Interpreter:
             return self.linear(f, args)
         if name not in _JET_RULES and name not in _REWRITES:
             raise unsupported_error(name, "default")
+        if self.order > 1 and name in _ELEMENTWISE:
+            dense = [a for a in args if isinstance(a, _Dense)]
+            if len(pos) == 1 and all(
+                jnp.ndim(a) == 0 or jnp.shape(a) == dense[0].primal.shape
+                for a in args
+                if not isinstance(a, _Dense)
+            ):
+                i = pos[0]
+                return self.unary(lambda v: f(*args[:i], v, *args[i + 1 :]), dense[0])
+            if name == "mul" and len(pos) == 2 and args[0].primal.shape == args[1].primal.shape:
+                return self.product(args[0], args[1])
         return self.generic(f, args)
 
     def apply_sparse(self, prim, params, f, args, sparse):
@@ -416,7 +496,7 @@ class _Interpreter:
                 if not isinstance(a, _Sparse)
             )
             if same_idx and shapes_ok:
-                return self.sparse_elementwise(f, args, first)
+                return self.sparse_elementwise(name, f, args, first)
         return None
 
     def subroutine(self, prim, params, args):

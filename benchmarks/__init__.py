@@ -1,0 +1,1 @@
+"""Benchmarks: engine throughput and memory (`python benchmarks/engine.py --help`)."""
