@@ -9,7 +9,7 @@ import jax.numpy as jnp
 from ._base import AbstractField
 from ._custom_types import Point, Scalar
 from ._embeddings import PeriodicEmbedding
-from ._misc import check_point
+from ._misc import check_finite_float, check_point, check_positive_float
 
 
 def _sq_norm(x):
@@ -19,9 +19,15 @@ def _sq_norm(x):
 
 
 def _check_radius(radius) -> float:
-    if not radius > 0:
-        raise ValueError(f"`radius` must be positive, got {radius!r}.")
-    return float(radius)
+    return check_positive_float(radius, "radius")
+
+
+def _check_g(g, where: str):
+    if not callable(g):
+        raise ValueError(
+            f"`{where}(g=...)` must be a callable of the spatial point, got {type(g).__name__}."
+        )
+    return g
 
 
 class BallAnsatz(AbstractField):
@@ -92,8 +98,8 @@ class InitialValueAnsatz(AbstractField):
                 f"{net.in_size}."
             )
         self.net = net
-        self.g = g
-        self.t0 = float(t0)
+        self.g = _check_g(g, "InitialValueAnsatz")
+        self.t0 = check_finite_float(t0, "t0")
 
     @property
     def in_size(self) -> int:
@@ -127,8 +133,8 @@ class TerminalValueAnsatz(AbstractField):
                 f"{net.in_size}."
             )
         self.net = net
-        self.g = g
-        self.T = float(T)
+        self.g = _check_g(g, "TerminalValueAnsatz")
+        self.T = check_finite_float(T, "T")
 
     @property
     def in_size(self) -> int:

@@ -12,7 +12,7 @@ from jaxtyping import Array, Float
 
 from ._base import AbstractEmbedding, AbstractField
 from ._custom_types import Key, Point, Scalar
-from ._misc import check_point, check_positive_int
+from ._misc import check_dtype, check_point, check_positive_float, check_positive_int
 
 
 class FourierFeatures(AbstractEmbedding):
@@ -37,7 +37,8 @@ class FourierFeatures(AbstractEmbedding):
         self.in_size = check_positive_int(in_size, "in_size")
         self.num_features = check_positive_int(num_features, "num_features")
         self.out_size = 2 * num_features
-        self.scale = float(scale)
+        self.scale = check_positive_float(scale, "scale")
+        dtype = check_dtype(dtype)
         dtype = jnp.zeros((), dtype).dtype if dtype is not None else jnp.zeros(()).dtype
         self.frequencies = self.scale * jax.random.normal(key, (num_features, in_size), dtype)
 
@@ -56,7 +57,13 @@ class FourierFeatures(AbstractEmbedding):
 
 
 def _check_coords(coords, in_size: int) -> tuple[int, ...]:
-    coords = tuple(coords)
+    given = coords
+    try:
+        coords = tuple(coords)
+    except TypeError:
+        raise ValueError(
+            f"`coords` must be a tuple of coordinate indices, e.g. (0,), got {given!r}."
+        ) from None
     if (
         not coords
         or any(isinstance(c, bool) or not isinstance(c, int) for c in coords)
@@ -98,9 +105,7 @@ class PeriodicEmbedding(AbstractEmbedding):
         `num_frequencies` $K$."""
         self.in_size = check_positive_int(in_size, "in_size")
         self.coords = _check_coords(coords, in_size)
-        if not period > 0:
-            raise ValueError(f"`period` must be positive, got {period!r}.")
-        self.period = float(period)
+        self.period = check_positive_float(period, "period")
         self.num_frequencies = check_positive_int(num_frequencies, "num_frequencies")
         m = len(self.coords)
         self.out_size = in_size - m + 2 * m * num_frequencies

@@ -13,14 +13,14 @@ from ._custom_types import Activation, Key
 def check_point(x, size: int, name: str = "x", where: str = "") -> Array:
     """Return `x` as an array of shape `(size,)`, or raise a `ValueError` at trace time."""
     x = jnp.asarray(x)
+    prefix = f"{where}: " if where else ""
     if x.shape != (size,):
-        prefix = f"{where}: " if where else ""
         raise ValueError(
             f"{prefix}`{name}` must have shape ({size},), got {x.shape}. Evaluate one point at a "
             "time; use `jax.vmap` for a batch."
         )
     if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{where}: `{name}` must be a floating-point array, got dtype {x.dtype}.")
+        raise ValueError(f"{prefix}`{name}` must be a floating-point array, got dtype {x.dtype}.")
     return x
 
 
@@ -76,6 +76,34 @@ def kaiming_linear(
     )
     bias = jnp.zeros_like(linear.bias)
     return eqx.tree_at(lambda lin: (lin.weight, lin.bias), linear, (weight, bias))
+
+
+def check_positive_float(value, name: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value <= 0:
+        raise ValueError(f"`{name}` must be positive and finite, got {value!r}.")
+    return float(value)
+
+
+def check_finite_float(value, name: str) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok:
+        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
+    return float(value)
+
+
+def check_dtype(dtype):
+    """`dtype` (None for JAX's default) if it is a floating-point dtype, else a `ValueError`."""
+    if dtype is None:
+        return None
+    try:
+        shown = jnp.dtype(dtype).name
+        floating = jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+    except TypeError:
+        shown, floating = repr(dtype), False
+    if not floating:
+        raise ValueError(f"`dtype` must be a floating-point dtype such as jnp.float32, got {shown}.")
+    return dtype
 
 
 def check_positive_int(value, name: str, minimum: int = 1) -> int:

@@ -14,7 +14,9 @@ import jax.numpy as jnp
 from ._base import AbstractField
 from ._custom_types import Activation, Key, Point, Scalar
 from ._misc import (
+    check_dtype,
     check_point,
+    check_positive_float,
     check_positive_int,
     default_gain,
     kaiming_linear,
@@ -81,7 +83,8 @@ class MLP(AbstractField):
         self.depth = check_positive_int(depth, "depth")
         resolve_activation(activation)
         self.activation = activation
-        self.gain = float(default_gain(activation) if gain is None else gain)
+        self.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
+        dtype = check_dtype(dtype)
         sizes = [in_size] + [width] * (depth - 1) + ["scalar"]
         fan_ins = [in_size] + [width] * (depth - 1)
         self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
@@ -153,7 +156,8 @@ class SharedMLP(AbstractField):
         self.depth = check_positive_int(depth, "depth")
         resolve_activation(activation)
         self.activation = activation
-        self.gain = float(default_gain(activation) if gain is None else gain)
+        self.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
+        dtype = check_dtype(dtype)
         sizes = [block_size] + [width] * (depth - 1) + ["scalar"]
         fan_ins = [in_size] + [width] * (depth - 1)
         self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
@@ -212,7 +216,8 @@ class ResidualMLP(AbstractField):
         self.depth = check_positive_int(depth, "depth", minimum=2)
         resolve_activation(activation)
         self.activation = activation
-        self.gain = float(default_gain(activation) if gain is None else gain)
+        self.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
+        dtype = check_dtype(dtype)
         sizes = [in_size] + [width] * (depth - 1) + ["scalar"]
         fan_ins = [in_size] + [width] * (depth - 1)
         self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)

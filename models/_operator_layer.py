@@ -144,7 +144,10 @@ class SumLayer(AbstractOperatorLayer):
 
     def __check_init__(self):
         if len(self.layers) < 2:
-            raise ValueError("`SumLayer` needs at least two `layers`; use `OperatorLayer`.")
+            raise ValueError(
+                f"`SumLayer` needs at least two `layers`, got {len(self.layers)}; use "
+                "`OperatorLayer` for one."
+            )
 
     def _keys(self, key):
         if key is None:

@@ -111,6 +111,19 @@ def _signatures(tree) -> list:
     return [s for s in map(_signature, jax.tree_util.tree_leaves(tree)) if s is not None]
 
 
+def _check_finite(model) -> None:
+    # Saving is a host-side boundary, off the jitted hot path: the one place where a
+    # finiteness check over every parameter is cheap.
+    leaves = jax.tree_util.tree_leaves_with_path(model)
+    for where, leaf in leaves:
+        if eqx.is_inexact_array(leaf) and not bool(jnp.all(jnp.isfinite(leaf))):
+            bad = int(leaf.size - jnp.count_nonzero(jnp.isfinite(leaf)))
+            raise ValueError(
+                f"`model` must have finite parameters, got {bad} non-finite value(s) (NaN or "
+                f"inf) at `{jax.tree_util.keystr(where)}`; not saved."
+            )
+
+
 def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -> None:
     """Save `model` (a `models` field, or any pytree) with a JSON header, atomically.
 
@@ -126,13 +139,18 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
     - `model`: the model or pytree.
     - `metadata`: a JSON-serialisable dict stored in the header (`models.read_header`).
 
-    **Raises:** `ValueError` if `metadata` is not a JSON-serialisable dict.
+    **Raises:** `ValueError` if `metadata` is not a JSON-serialisable dict, `path` is a
+    directory, or `model` has a NaN or infinite parameter (a diverged model is never
+    written over a good file).
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"`path` must be a file name, got the directory `{path}`.")
     if metadata is None:
         metadata = {}
     if not isinstance(metadata, dict):
         raise ValueError(f"`metadata` must be a dict, got {type(metadata).__name__}.")
+    _check_finite(model)
     buffer = io.BytesIO()
     eqx.tree_serialise_leaves(buffer, model)
     payload = buffer.getvalue()
@@ -170,6 +188,8 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
 
 
 def _read(path: str) -> tuple[dict, bytes]:
+    if os.path.isdir(path):
+        raise ValueError(f"`path` must be a model file, got the directory `{path}`.")
     with open(path, "rb") as f:
         line = f.readline(_MAX_HEADER_BYTES)
         payload = f.read()

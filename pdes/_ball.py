@@ -9,7 +9,7 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count, check_point, exact_method
+from ._base import AbstractPDE, Ansatz, check_count, check_key, check_point, check_seed, exact_method
 from ._custom_types import Key, Point, Scalar
 from ._fields import threebody_stats, twobody_stats
 from ._sampling import check_sampling, sample_ball, sample_sphere
@@ -87,7 +87,7 @@ class BallPDE(AbstractPDE):
                 f"`dim` must be an int >= {k} for the {body}-body solution "
                 f"(it couples {k} neighbouring coordinates), got {dim!r}."
             )
-        check_count(seed + 1, name="seed + 1")
+        check_seed(seed)
         self.name = name or f"{equation}-{body}body" + ("-wide" if wide else "")
         self.dim, self.seed = dim, seed
         self.equation, self.body = equation, body
@@ -170,5 +170,6 @@ class BallPDE(AbstractPDE):
     def sample_boundary(self, key: Key, n: int) -> Float[Array, "n dim"]:
         """`n` points on the sphere $|x| = R$, where $u = 0$ (and $\\partial_n u = 0$ for
         the biharmonic)."""
+        check_key(key, where="`BallPDE.sample_boundary`")
         check_count(n, where="`BallPDE.sample_boundary`")
         return sample_sphere(key, n, self.dim, self.radius)

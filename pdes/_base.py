@@ -1,10 +1,12 @@
 """The abstract PDE, the hard-constraint ansatz description, and shared validation."""
 
 import abc
+import math
 from collections.abc import Callable
 from typing import ClassVar
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from equinox import AbstractClassVar, AbstractVar
 from jaxtyping import Array, Float
@@ -44,11 +46,41 @@ def check_points(x, size: int, name: str = "x", where: str = "") -> Array:
     return x
 
 
-def check_count(n, name: str = "n", where: str = "") -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+def check_count(n, name: str = "n", where: str = "", minimum: int = 1) -> int:
+    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
         prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}`{name}` must be a positive int, got {n!r}.")
+        expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
+        raise ValueError(f"{prefix}`{name}` must be {expected}, got {n!r}.")
     return n
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"`seed` must be an int >= 0, got {seed!r}.")
+    return seed
+
+
+def check_positive(value, name: str, allow_zero: bool = False) -> float:
+    """`value` as a float, or a `ValueError` unless it is finite and positive (or zero)."""
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value < 0 or (value == 0 and not allow_zero):
+        expected = ">= 0 and finite" if allow_zero else "positive and finite"
+        raise ValueError(f"`{name}` must be {expected}, got {value!r}.")
+    return float(value)
+
+
+def check_key(key, name: str = "key", where: str = "") -> None:
+    """A `ValueError` unless `key` is one PRNG key; shapes and dtypes only, so jit-safe."""
+    is_array = isinstance(key, jax.Array)
+    typed = is_array and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
+    raw = is_array and key.dtype == jnp.uint32 and key.shape in ((2,), (4,))
+    if not (typed or raw):
+        prefix = f"{where}: " if where else ""
+        shown = f"an array of shape {key.shape} and dtype {key.dtype}" if is_array else key
+        raise ValueError(
+            f"{prefix}`{name}` must be one PRNG key (`jax.random.key(seed)` or "
+            f"`jax.random.PRNGKey(seed)`), got {shown!r}."
+        )
 
 
 class Ansatz(eqx.Module):
@@ -78,6 +110,21 @@ class Ansatz(eqx.Module):
     def __check_init__(self):
         if self.kind not in ANSATZ_KINDS:
             raise ValueError(f"`kind` must be one of {ANSATZ_KINDS}, got {self.kind!r}.")
+        check_count(self.dim, name="dim", where="`Ansatz`")
+        # Each kind reads one extra number in `factor`: demand it here, not at trace time.
+        needs = {
+            "ball": "radius",
+            "clamped-ball": "radius",
+            "terminal-value": "final_time",
+            "periodic-initial-value": "period",
+        }.get(self.kind)
+        if needs is not None:
+            value = getattr(self, needs)
+            if value is None:
+                raise ValueError(
+                    f"`Ansatz(kind={self.kind!r})` needs `{needs}`: positive and finite, got None."
+                )
+            check_positive(value, needs)
 
     def factor(self, x: Point) -> Scalar:
         """The factor multiplying the network at one input point `x`."""
@@ -158,14 +205,27 @@ class AbstractPDE(eqx.Module):
         """
         import stde
 
-        x = check_point(x, self.input_dim, where=f"`{type(self).__name__}.residual`")
+        where = f"`{type(self).__name__}.residual`"
+        x = check_point(x, self.input_dim, where=where)
+        if not callable(u):
+            raise ValueError(f"{where}: `u` must be a callable scalar field, got {type(u).__name__}.")
+        out = jax.eval_shape(u, x)
+        if getattr(out, "shape", None) != ():
+            raise ValueError(
+                f"{where}: `u` must return a scalar, got shape {getattr(out, 'shape', type(out))} "
+                f"for `x` of shape {x.shape}."
+            )
+        if key is not None:
+            check_key(key, where=where)
         if estimator is None:
             estimator = stde.Exact()
         return self._residual(u, x, estimator, key)
 
     def sample_interior(self, key: Key, n: int) -> Points:
         """`n` collocation points of the interior, shape `(n, input_dim)`; seeded by `key`."""
-        check_count(n, where=f"`{type(self).__name__}.sample_interior`")
+        where = f"`{type(self).__name__}.sample_interior`"
+        check_key(key, where=where)
+        check_count(n, where=where)
         return self._sample_interior(key, n)
 
     def reference_solution(self, x: Point) -> Scalar:

@@ -1,5 +1,6 @@
 """A user-defined PDE in a few lines."""
 
+import math
 from collections.abc import Callable
 
 import equinox as eqx
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count, check_point
+from ._base import AbstractPDE, Ansatz, check_count, check_point, check_positive, check_seed
 from ._custom_types import Point, Scalar
 from ._sampling import sample_ball, sample_box
 
@@ -75,8 +76,32 @@ class CustomPDE(AbstractPDE):
         - `ansatz`: the recommended ansatz; default `"ball"` for a ball domain, else `"none"`.
         """
         check_count(dim, name="dim", where="`CustomPDE`")
+        check_seed(seed)
+        if not isinstance(operator, stde.AbstractOperator):
+            raise ValueError(
+                "`operator` must be a `stde` operator such as `stde.Laplacian()`, got "
+                f"{operator!r}."
+            )
         if domain not in DOMAINS:
             raise ValueError(f"`domain` must be one of {DOMAINS}, got {domain!r}.")
+        radius = check_positive(radius, "radius")
+        try:
+            low, high = map(float, bounds)
+        except (TypeError, ValueError):
+            low = high = math.nan
+        if not (math.isfinite(low) and math.isfinite(high) and low < high):
+            raise ValueError(f"`bounds` must be finite (low, high) with low < high, got {bounds!r}.")
+        if final_time is not None:
+            final_time = check_positive(final_time, "final_time")
+        for name, fn in (
+            ("nonlinearity", nonlinearity),
+            ("forcing", forcing),
+            ("exact_solution", exact_solution),
+        ):
+            if fn is not None and not callable(fn):
+                raise ValueError(f"`{name}` must be a callable or None, got {type(fn).__name__}.")
+        if ansatz is not None and not isinstance(ansatz, Ansatz):
+            raise ValueError(f"`ansatz` must be a `pdes.Ansatz` or None, got {ansatz!r}.")
         self.name, self.dim, self.seed = name, dim, seed
         self.operator, self.nonlinearity, self.needs_gradient = (
             operator,

@@ -3,12 +3,12 @@
 from collections.abc import Callable
 from typing import TypeAlias
 
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, Float, PRNGKeyArray, Shaped
 
 # A point of the PDE's input space. Annotated loosely on purpose: every public entry point
-# validates the shape itself so that a wrong shape is a `ValueError` naming the argument
+# validates the shape and dtype itself so that a wrong shape is a `ValueError` naming the argument
 # (DESIGN.md §7), not a type-checker error.
-Point: TypeAlias = Float[Array, "*shape"]
+Point: TypeAlias = Shaped[Array, "*shape"]
 Points: TypeAlias = Float[Array, "n input_dim"]
 Scalar: TypeAlias = Float[Array, ""]
 Key: TypeAlias = PRNGKeyArray

@@ -9,7 +9,16 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count, check_point, exact_method
+from ._base import (
+    AbstractPDE,
+    Ansatz,
+    check_count,
+    check_key,
+    check_point,
+    check_positive,
+    check_seed,
+    exact_method,
+)
 from ._custom_types import Key, Point, Scalar
 from ._sampling import brownian_points
 
@@ -53,9 +62,11 @@ class HJBLQG(AbstractPDE):
     ):
         check_count(dim, name="dim", where="`hjb-lqg`")
         check_count(num_times, name="num_times")
-        check_count(num_mc_samples, name="num_mc_samples")
+        # The standard error uses the sample standard deviation: two samples at least.
+        check_count(num_mc_samples, name="num_mc_samples", minimum=2)
+        check_seed(seed)
         self.name, self.dim, self.seed = "hjb-lqg", dim, seed
-        self.mu, self.final_time = float(mu), float(final_time)
+        self.mu, self.final_time = check_positive(mu, "mu"), check_positive(final_time, "final_time")
         self.num_times, self.num_mc_samples = num_times, num_mc_samples
 
     def params(self) -> dict:
@@ -90,8 +101,12 @@ class HJBLQG(AbstractPDE):
         `key` defaults to one derived from `seed`; `num_samples` to `num_mc_samples`.
         """
         x = check_point(x, self.input_dim, where="`HJBLQG.monte_carlo`")
-        key = jax.random.fold_in(jax.random.PRNGKey(self.seed), 1) if key is None else key
-        n = self.num_mc_samples if num_samples is None else check_count(num_samples)
+        if key is None:
+            key = jax.random.fold_in(jax.random.PRNGKey(self.seed), 1)
+        check_key(key, where="`HJBLQG.monte_carlo`")
+        n = self.num_mc_samples
+        if num_samples is not None:
+            n = check_count(num_samples, "num_samples", "`HJBLQG.monte_carlo`", minimum=2)
         tau = self.final_time - x[-1]
         r = jnp.linalg.norm(x[:-1])
         kz, kc = jax.random.split(key)
@@ -142,8 +157,10 @@ class HJBLin(AbstractPDE):
     ):
         check_count(dim, name="dim", where="`hjb-lin`")
         check_count(num_times, name="num_times")
+        check_seed(seed)
         self.name, self.dim, self.seed = "hjb-lin", dim, seed
-        self.power, self.final_time, self.num_times = float(power), float(final_time), num_times
+        self.power = check_positive(power, "power")
+        self.final_time, self.num_times = check_positive(final_time, "final_time"), num_times
 
     def params(self) -> dict:
         return {"power": self.power, "final_time": self.final_time, "num_times": self.num_times}
@@ -213,9 +230,13 @@ class BlackScholesBarenblatt(AbstractPDE):
     ):
         check_count(dim, name="dim", where="`black-scholes-barenblatt`")
         check_count(num_times, name="num_times")
+        check_seed(seed)
+        if not (isinstance(rate, int | float) and math.isfinite(rate)):
+            raise ValueError(f"`rate` must be a finite number, got {rate!r}.")
         self.name, self.dim, self.seed = "black-scholes-barenblatt", dim, seed
-        self.sigma, self.rate = float(sigma), float(rate)
-        self.final_time, self.num_times = float(final_time), num_times
+        self.sigma, self.rate = check_positive(sigma, "sigma"), float(rate)
+        self.final_time = check_positive(final_time, "final_time")
+        self.num_times = num_times
 
     def params(self) -> dict:
         return {

@@ -15,7 +15,7 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_point, exact_method
+from ._base import AbstractPDE, Ansatz, check_point, check_positive, check_seed, exact_method
 from ._custom_types import Point, Scalar
 from ._sampling import sample_box
 
@@ -158,8 +158,15 @@ class KdV1D(AbstractPDE):
     ):
         if dim != 1:
             raise ValueError(f"`dim` must be 1 for the 1D KdV, got {dim!r}.")
-        if resolution < 16 or resolution % 2:
+        if (
+            isinstance(resolution, bool)
+            or not isinstance(resolution, int)
+            or resolution < 16
+            or resolution % 2
+        ):
             raise ValueError(f"`resolution` must be an even int >= 16, got {resolution!r}.")
+        check_seed(seed)
+        check_positive(gradient_weight, "gradient_weight", allow_zero=True)
         self.name = "kdv-1d-gradient-enhanced" if gradient_enhanced else "kdv-1d"
         self.dim, self.seed = 1, seed
         self.gradient_enhanced = gradient_enhanced
@@ -230,6 +237,7 @@ class KdV2D(AbstractPDE):
     def __init__(self, dim: int = 2, seed: int = 0):
         if dim != 2:
             raise ValueError(f"`dim` must be 2 for the 2D KdV, got {dim!r}.")
+        check_seed(seed)
         self.name, self.dim, self.seed = "kdv-2d", 2, seed
 
     def params(self) -> dict:

@@ -8,7 +8,7 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count
+from ._base import AbstractPDE, Ansatz, check_count, check_seed
 from ._custom_types import Scalar
 from ._sampling import brownian_points
 
@@ -60,6 +60,7 @@ class SemilinearParabolicPDE(AbstractPDE):
             raise ValueError(f"`family` must be one of {FAMILIES}, got {family!r}.")
         check_count(dim, name="dim", where=f"`{family}-parabolic`")
         check_count(num_times, name="num_times")
+        check_seed(seed)
         self.name, self.dim, self.seed = f"{family}-parabolic", dim, seed
         self.family, self.num_times = family, num_times
 

@@ -2,6 +2,7 @@
 
 import difflib
 import functools
+import inspect
 
 from ._ball import BallPDE
 from ._base import AbstractPDE
@@ -71,4 +72,26 @@ def get(
         if name not in _FIXED_DIM:
             raise ValueError(f"`dim` is required for {name!r}.")
         dim = _FIXED_DIM[name]
-    return _REGISTRY[name](dim, seed, **{**(params or {}), **kwargs})
+    if params is not None and not isinstance(params, dict):
+        raise ValueError(f"`params` must be a dict or None, got {type(params).__name__}.")
+    options = {**(params or {}), **kwargs}
+    accepted = _parameters(name)
+    unknown = sorted(set(options) - accepted)
+    if unknown:
+        raise ValueError(
+            f"`{unknown[0]}` is not a parameter of {name!r}; it accepts "
+            f"{', '.join(sorted(accepted)) or 'no parameters'}."
+        )
+    return _REGISTRY[name](dim, seed, **options)
+
+
+def _parameters(name: str) -> set[str]:
+    """The keyword parameters `get` may pass on to the constructor of `name`."""
+    factory = _REGISTRY[name]
+    fixed = factory.keywords if isinstance(factory, functools.partial) else {}
+    signature = inspect.signature(factory)
+    return {
+        p.name
+        for p in signature.parameters.values()
+        if p.kind is not p.VAR_KEYWORD and p.name not in ("dim", "seed", "name", *fixed)
+    }

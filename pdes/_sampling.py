@@ -2,6 +2,7 @@
 
 import functools
 import math
+from numbers import Real
 
 import diffrax
 import jax
@@ -20,8 +21,18 @@ def check_sampling(sampling: str) -> str:
     return sampling
 
 
+def _check_sampler(where: str, n, dim, radius) -> None:
+    for name, value in (("n", n), ("dim", dim)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{where}: `{name}` must be a positive int, got {value!r}.")
+    # A traced radius cannot be checked at trace time; a concrete one can.
+    if isinstance(radius, Real) and not (math.isfinite(radius) and radius > 0):
+        raise ValueError(f"{where}: `radius` must be positive and finite, got {radius!r}.")
+
+
 def sample_sphere(key: Key, n: int, dim: int, radius: float = 1.0) -> Float[Array, "n dim"]:
     """Uniform on the sphere $|x| = R$ (normalised Gaussians); memory O(n d)."""
+    _check_sampler("`sample_sphere`", n, dim, radius)
     v = jax.random.normal(key, (n, dim))
     return radius * v / jnp.linalg.norm(v, axis=1, keepdims=True)
 
@@ -31,6 +42,8 @@ def sample_ball(
 ) -> Float[Array, "n dim"]:
     """Direction uniform on the sphere; $r \\sim U[0, 1]$ (`"radius"`, the published
     protocol) or $r = U^{1/d}$ (`"volume"`, uniform in volume), times `radius`."""
+    _check_sampler("`sample_ball`", n, dim, radius)
+    check_sampling(sampling)
     kdir, kr = jax.random.split(key)
     r = jax.random.uniform(kr, (n, 1))
     if sampling == "volume":

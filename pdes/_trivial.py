@@ -3,7 +3,8 @@
 import equinox as eqx
 import jax
 import numpy as np
-from jaxtyping import Array, Float
+import jax.numpy as jnp
+from jaxtyping import Array, Shaped
 
 from ._base import AbstractPDE, check_points
 
@@ -45,25 +46,43 @@ class TrivialFitStats(eqx.Module):
         return float(np.sqrt(max(sq, 0.0) / self.s_uu))
 
 
+def _check_finite(a, name: str, where: str) -> None:
+    if not jnp.issubdtype(a.dtype, jnp.floating):
+        raise ValueError(f"{where}: `{name}` must be a floating-point array, got {a.dtype}.")
+    # One reduction where the array lives (device for `x`): no copy of the batch to the host.
+    bad = int(a.size - jnp.count_nonzero(jnp.isfinite(a)))
+    if bad:
+        raise ValueError(
+            f"{where}: `{name}` must be finite, got {bad} non-finite value(s) (NaN or inf)."
+        )
+
+
 def trivial_fit_stats(
     pde: AbstractPDE,
-    x: Float[Array, "..."],
-    u: Float[Array, " n"] | None = None,
+    # Loose on purpose: shape, dtype and finiteness are checked below with clear messages.
+    x: Shaped[Array, "..."],
+    u: Shaped[Array, "..."] | None = None,
 ) -> TrivialFitStats:
     """The sums of `TrivialFitStats` over one batch of test points.
 
     **Arguments:** `pde`; `x` test points `(n, input_dim)`; `u` the true values there,
     default `pde.reference_solution` at each point.
     """
-    x = check_points(x, pde.input_dim, where="`trivial_fit_stats`")
+    where = "`trivial_fit_stats`"
+    x = check_points(x, pde.input_dim, where=where)
+    # Host-side (the sums below are float64 numpy), so a finiteness check costs nothing
+    # extra here, unlike in the jitted evaluation paths.
+    _check_finite(x, "x", where)
     ansatz = pde.ansatz
     phi = np.asarray(jax.vmap(ansatz.factor)(x), np.float64)
     base = np.asarray(jax.vmap(ansatz.base)(x), np.float64)
     if u is None:
         u = jax.vmap(pde.reference_solution)(x)
-    u = np.asarray(u, np.float64)
+    u = np.asarray(u)
     if u.shape != phi.shape:
-        raise ValueError(f"`u` must have shape {phi.shape}, got {u.shape}.")
+        raise ValueError(f"{where}: `u` must have shape {phi.shape}, got {u.shape}.")
+    _check_finite(u, "u", where)
+    u = u.astype(np.float64)
     rho = u - base
     return TrivialFitStats(
         float(phi @ phi), float(phi @ rho), float(rho @ rho), float(u @ u), len(u)
@@ -71,7 +90,7 @@ def trivial_fit_stats(
 
 
 def trivial_rel_l2(
-    pde: AbstractPDE, x: Float[Array, "..."], u: Float[Array, " n"] | None = None
+    pde: AbstractPDE, x: Shaped[Array, "..."], u: Shaped[Array, "..."] | None = None
 ) -> float:
     """Rel-L2 of the best one-scalar fit $\\text{base} + K\\,\\text{factor}$ of the ansatz.
 

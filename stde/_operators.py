@@ -169,7 +169,7 @@ class Laplacian(AbstractAtom):
 
 
 class Biharmonic(AbstractAtom):
-    """The biharmonic $\\Delta^2 u = \\sum_{i,j} \\partial_i^2 \\partial_j^2 u$ over the first `dims`."""
+    """The biharmonic $\\Delta^2 u = \\sum_{i,j} \\partial_i^2 \\partial_j^2 u$ (first `dims`)."""
 
     dims: int | None = eqx.field(static=True, default=None)
 
