@@ -214,7 +214,7 @@ class _Interpreter:
         return _Dense(out, lower, top)
 
     def unary(self, f, arg: _Dense):
-        """An elementwise function of one jet-carrying argument, by Faà di Bruno:
+        r"""An elementwise function of one jet-carrying argument, by Faà di Bruno:
         $y_m = \sum_j f^{(j)}(x_0) B_{m,j}(x_1, \ldots)$ with the Bell polynomials $B$.
 
         The derivatives $f^{(j)}(x_0)$ depend on the primal only, so they are computed once
@@ -256,7 +256,7 @@ class _Interpreter:
         return _Dense(out, lower.astype(out.dtype), top.astype(out.dtype))
 
     def product(self, a: _Dense, b: _Dense):
-        """Leibniz: $y_m = \sum_j \binom{m}{j} a_j b_{m-j}$; the top's $a_0 b_K + a_K b_0$
+        r"""Leibniz: $y_m = \sum_j \binom{m}{j} a_j b_{m-j}$; the top's $a_0 b_K + a_K b_0$
         terms act on the collapsed tops."""
         k = self.order
         out = a.primal * b.primal
