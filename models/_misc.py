@@ -102,7 +102,9 @@ def check_dtype(dtype):
     except TypeError:
         shown, floating = repr(dtype), False
     if not floating:
-        raise ValueError(f"`dtype` must be a floating-point dtype such as jnp.float32, got {shown}.")
+        raise ValueError(
+            f"`dtype` must be a floating-point dtype such as jnp.float32, got {shown}."
+        )
     return dtype
 
 

@@ -9,7 +9,15 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count, check_key, check_point, check_seed, exact_method
+from ._base import (
+    AbstractPDE,
+    Ansatz,
+    check_count,
+    check_key,
+    check_point,
+    check_seed,
+    exact_method,
+)
 from ._custom_types import Key, Point, Scalar
 from ._fields import threebody_stats, twobody_stats
 from ._sampling import check_sampling, sample_ball, sample_sphere
@@ -94,7 +102,9 @@ class BallPDE(AbstractPDE):
         self.radius = math.sqrt(dim) if wide else 1.0
         self.scale = 1.0 / math.sqrt(dim - 1) if wide else 1.0
         self.sampling = check_sampling(sampling)
-        self.coefficients = jax.random.normal(jax.random.PRNGKey(seed), (dim - k + 1,))
+        # Drawn in float32 whatever `jax_enable_x64` says, so a seed names one PDE.
+        c = jax.random.normal(jax.random.PRNGKey(seed), (dim - k + 1,), jnp.float32)
+        self.coefficients = c.astype(jnp.result_type(float))
 
     def params(self) -> dict:
         return {"sampling": self.sampling}

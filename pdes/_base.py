@@ -208,7 +208,9 @@ class AbstractPDE(eqx.Module):
         where = f"`{type(self).__name__}.residual`"
         x = check_point(x, self.input_dim, where=where)
         if not callable(u):
-            raise ValueError(f"{where}: `u` must be a callable scalar field, got {type(u).__name__}.")
+            raise ValueError(
+                f"{where}: `u` must be a callable scalar field, got {type(u).__name__}."
+            )
         out = jax.eval_shape(u, x)
         if getattr(out, "shape", None) != ():
             raise ValueError(

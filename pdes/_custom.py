@@ -90,16 +90,20 @@ class CustomPDE(AbstractPDE):
         except (TypeError, ValueError):
             low = high = math.nan
         if not (math.isfinite(low) and math.isfinite(high) and low < high):
-            raise ValueError(f"`bounds` must be finite (low, high) with low < high, got {bounds!r}.")
+            raise ValueError(
+                f"`bounds` must be finite (low, high) with low < high, got {bounds!r}."
+            )
         if final_time is not None:
             final_time = check_positive(final_time, "final_time")
-        for name, fn in (
+        for argument, fn in (
             ("nonlinearity", nonlinearity),
             ("forcing", forcing),
             ("exact_solution", exact_solution),
         ):
             if fn is not None and not callable(fn):
-                raise ValueError(f"`{name}` must be a callable or None, got {type(fn).__name__}.")
+                raise ValueError(
+                    f"`{argument}` must be a callable or None, got {type(fn).__name__}."
+                )
         if ansatz is not None and not isinstance(ansatz, Ansatz):
             raise ValueError(f"`ansatz` must be a `pdes.Ansatz` or None, got {ansatz!r}.")
         self.name, self.dim, self.seed = name, dim, seed

@@ -66,7 +66,10 @@ class HJBLQG(AbstractPDE):
         check_count(num_mc_samples, name="num_mc_samples", minimum=2)
         check_seed(seed)
         self.name, self.dim, self.seed = "hjb-lqg", dim, seed
-        self.mu, self.final_time = check_positive(mu, "mu"), check_positive(final_time, "final_time")
+        self.mu, self.final_time = (
+            check_positive(mu, "mu"),
+            check_positive(final_time, "final_time"),
+        )
         self.num_times, self.num_mc_samples = num_times, num_mc_samples
 
     def params(self) -> dict:

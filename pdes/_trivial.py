@@ -2,8 +2,8 @@
 
 import equinox as eqx
 import jax
-import numpy as np
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Shaped
 
 from ._base import AbstractPDE, check_points

@@ -1,0 +1,60 @@
+"""Train the named pretrained solvers and write them to zoo/pretrained/.
+
+    python scripts/train_pretrained.py                         # every entry, 10 000 steps each
+    python scripts/train_pretrained.py allen-cahn-twobody-d100 # one entry
+    python scripts/train_pretrained.py --steps 20 --dest /tmp/p allen-cahn-twobody-d100  # try it
+
+For each entry `<preset>-d<dim>` (see `python -m zoo list`) the run goes to
+`--runs/<name>`: a finished run is reused, an interrupted one resumed, so the script can
+be stopped and restarted. The final model is written as `<dest>/<name>.eqx` with its
+model card `<dest>/<name>.json` (PDE and seed, model, training configuration, final
+rel-L2 beside the trivial fit and the published figure, training time, device,
+versions, sha256), which `zoo.load(name)` checks.
+"""
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import zoo
+from zoo import _checkpoint
+from zoo._presets import get_pretrained
+from zoo._solver import PRETRAINED_DIR, export_pretrained
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("names", nargs="*", help="entries (default: all)")
+parser.add_argument("--runs", type=Path, default=Path("runs/pretrained"))
+parser.add_argument("--dest", type=Path, default=PRETRAINED_DIR)
+parser.add_argument("--steps", type=int, help="override the entry's steps (for trying out)")
+parser.add_argument("--no-progress", action="store_true")
+args = parser.parse_args()
+
+names = args.names or zoo.pretrained_names()
+for name in names:
+    try:
+        entry = get_pretrained(name)
+    except ValueError as e:
+        sys.exit(f"error: {e}")
+    config = entry.train if args.steps is None else entry.train.replace(steps=args.steps)
+    run_dir = args.runs / name
+    t = time.perf_counter()
+    if (run_dir / _checkpoint.SUMMARY).is_file():
+        print(f"{name}: reusing the finished run in {run_dir}")
+    elif (run_dir / _checkpoint.CHECKPOINT).is_file():
+        print(f"{name}: resuming {run_dir}")
+        zoo.resume(run_dir, progress=not args.no_progress)
+    else:
+        print(f"{name}: training {config.steps} steps -> {run_dir}")
+        zoo.train(
+            entry.preset, entry.dim, config=config, pde_seed=entry.pde_seed, out=run_dir,
+            progress=not args.no_progress,
+        )
+    card = export_pretrained(run_dir, name, args.dest)
+    published = card.get("published_rel_l2")
+    print(
+        f"{name}: rel-L2 {card.get('rel_l2', float('nan')):.2e} (trivial "
+        f"{card.get('trivial_rel_l2', float('nan')):.2e}, published "
+        f"{'-' if published is None else f'{published:.2e}'}) -> {args.dest / card['file']} "
+        f"[{time.perf_counter() - t:.0f} s]"
+    )

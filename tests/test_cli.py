@@ -1,0 +1,221 @@
+"""`python -m zoo`: errors print one line and exit non-zero; train, eval, resume work."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import zoo
+from zoo import _cli as cli
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = [
+    "--dim",
+    "4",
+    "--batch",
+    "8",
+    "--num-samples",
+    "2",
+    "--width",
+    "8",
+    "--depth",
+    "2",
+    "--n-test",
+    "32",
+    "--log-every",
+    "2",
+    "--no-progress",
+]
+
+
+def run_cli(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    return subprocess.run(
+        [sys.executable, "-m", "zoo", *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def assert_one_line_error(proc, *fragments, code=None):
+    assert proc.returncode != 0 if code is None else proc.returncode == code, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def cli_run(tmp_path_factory):
+    """A tiny run trained through the command line."""
+    out = tmp_path_factory.mktemp("cli") / "run"
+    proc = run_cli(
+        "train", "allen-cahn-twobody", *TINY, "--steps", "6", "--eval-every", "3", "--out", out,
+        "--no-plots",
+    )
+    assert proc.returncode == 0, proc.stderr
+    return out, proc
+
+
+def test_unknown_preset():
+    proc = run_cli("train", "allen-cahn-twobdy", "--steps", "3")
+    assert_one_line_error(proc, "Unknown preset 'allen-cahn-twobdy'", "Did you mean", code=1)
+
+
+def test_bad_dimension(tmp_path):
+    proc = run_cli("train", "allen-cahn-twobody", "--dim", "1", "--out", tmp_path / "never")
+    assert_one_line_error(proc, "`dim` must be an int >= 2", code=1)
+    assert not (tmp_path / "never").exists()
+
+
+def in_process(capsys, *args):
+    """`python -m zoo ARGS` in this process: the same code path as a subprocess, and the
+    same jit cache as the other tests."""
+    code = cli.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out, err)
+
+
+@pytest.mark.parametrize(
+    "args, fragment, code",
+    [
+        (("train", "allen-cahn-threebody", "--dim", "2"), "`dim` must be an int >= 3", 1),
+        (("train", "kdv-1d", "--dim", "3"), "dimension 1 only", 1),
+        (("train", "allen-cahn-twobody", "--dim", "0"), "expected a positive integer", 2),
+        (("train", "allen-cahn-twobody", "--dim", "ten"), "expected a positive integer", 2),
+        (("train", "--estimator", "magic"), "invalid choice", 2),
+        (("train", "allen-cahn-twobody", "--lr", "-1"), "`TrainConfig.lr` must be a positive", 1),
+        (("eval", "allen-cahn-twobody-d7"), "no pretrained solver", 1),
+        (("eval", "allen-cahn-twobody"), "is a preset, not a trained solver", 1),
+        (("finetune", "nowhere/run"), "neither a run directory nor a pretrained", 1),
+    ],
+)
+def test_usage_errors(capsys, tmp_path, args, fragment, code):
+    out = ("--out", tmp_path / "never") if args[0] in ("train", "finetune") else ()
+    proc = in_process(capsys, *args, *out)
+    assert_one_line_error(proc, fragment, code=code)
+    assert not (tmp_path / "never").exists()
+
+
+def test_list():
+    proc = run_cli("list")
+    assert proc.returncode == 0, proc.stderr
+    for name in zoo.names() + zoo.pretrained_names():
+        assert name in proc.stdout
+
+
+def test_train_then_eval(cli_run):
+    out, proc = cli_run
+    assert "final rel-L2" in proc.stdout and "trivial fit" in proc.stdout
+    records = zoo.read_metrics(out)
+    assert [r["step"] for r in records] == [2, 3, 4, 6]
+    # A subprocess, like the run: 64-bit mode (on in this test process) changes the PDE's
+    # random coefficients, so the comparison is made in the same mode.
+    evaluated = run_cli("eval", out, "--n-points", "32", "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    result = json.loads(evaluated.stdout)
+    # Same test stream (the run's test_seed) and size as the run's final evaluation.
+    assert result["rel_l2"] == pytest.approx(records[-1]["rel_l2"], rel=1e-12)
+    assert result["trivial_rel_l2"] == pytest.approx(records[-1]["trivial_rel_l2"], rel=1e-12)
+
+
+def test_damaged_checkpoint(cli_run, tmp_path, capsys):
+    out, _ = cli_run
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "config.json").write_bytes((out / "config.json").read_bytes())
+    data = bytearray((out / "checkpoint.eqx").read_bytes())
+    data[-5] ^= 0xFF
+    (broken / "checkpoint.eqx").write_bytes(bytes(data))
+    assert_one_line_error(run_cli("eval", broken), "is damaged", "sha256", code=1)
+    assert_one_line_error(
+        in_process(capsys, "train", "--resume", broken, "--no-progress"), "is damaged", code=1
+    )
+    (broken / "checkpoint.eqx").write_bytes(b"garbage")
+    assert_one_line_error(in_process(capsys, "eval", broken), "not a stde-zoo model", code=1)
+    assert_one_line_error(in_process(capsys, "eval", tmp_path), "not a run directory", code=1)
+
+
+def test_resume_rejects_new_configuration(cli_run, capsys):
+    out, _ = cli_run
+    proc = in_process(capsys, "train", "--resume", out, "--lr", "0.1")
+    assert_one_line_error(proc, "only --steps", code=2)
+
+
+def test_resume_extends_a_finished_run(cli_run, tmp_path, capsys):
+    out, _ = cli_run
+    run = tmp_path / "extend"
+    run.mkdir()
+    for name in ("config.json", "checkpoint.eqx", "metrics.jsonl"):
+        (run / name).write_bytes((out / name).read_bytes())
+    proc = in_process(capsys, "train", "--resume", run, "--steps", "8", "--no-progress",
+                      "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["step"] for r in zoo.read_metrics(run)] == [2, 3, 4, 6, 8]
+    assert zoo.load(run).card["steps"] == 8
+
+
+def test_finetune(cli_run, tmp_path, capsys):
+    out, _ = cli_run
+    tuned = tmp_path / "tuned"
+    proc = in_process(capsys, "finetune", out, "--pde", "sine-gordon-twobody", "--freeze",
+                      "all-but-last", "--steps", "5", "--out", tuned, "--no-progress",
+                      "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    assert "final rel-L2" in proc.stdout
+    solver = zoo.load(tuned)
+    assert solver.config.freeze == "all-but-last" and solver.pde.name == "sine-gordon-twobody"
+    assert solver.config.init_from is not None
+
+
+def test_non_finite_loss(tmp_path, capsys):
+    out = tmp_path / "nan"
+    # The configuration of test_zoo's non-finite test: the compiled step is shared.
+    proc = in_process(capsys, "train", "allen-cahn-twobody", *TINY, "--steps", "20", "--lr",
+                      "1e30", "--schedule", "constant", "--checkpoint-every", "1", "--out", out)
+    assert_one_line_error(proc, "loss is", "at step", "last finite checkpoint", code=1)
+    assert zoo.load(out).card["step"] >= 0
+
+
+@pytest.mark.slow
+def test_sigint_saves_a_checkpoint(tmp_path):
+    out = tmp_path / "sigint"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "zoo",
+            "train",
+            "allen-cahn-twobody",
+            *TINY,
+            "--steps",
+            "1000000",
+            "--eval-every",
+            "0",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 240
+    while time.time() < deadline and len(zoo.read_metrics(out)) < 3:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted at step" in stderr and "Traceback" not in stderr
+    assert zoo.load(out).card["step"] >= 6

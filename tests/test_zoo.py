@@ -1,0 +1,318 @@
+"""zoo: configs, presets, the trainer (resume, determinism, non-finite loss, Ctrl-C),
+checkpoints, streamed evaluation, loading and fine-tuning.
+
+Every training test uses the same tiny configuration, so the module-level jitted step
+compiles once for the whole file.
+"""
+
+import json
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import pdes
+import zoo
+from zoo import _evaluate
+
+DIM = 4
+MODEL = zoo.ModelConfig(width=8, depth=2)
+CONFIG = zoo.TrainConfig(
+    steps=20,
+    batch=8,
+    num_samples=2,
+    log_every=2,
+    eval_every=10,
+    checkpoint_every=5,
+    n_test=64,
+    eval_batch=32,
+)
+PRESET = "allen-cahn-twobody"
+
+
+def _train(out=None, **kwargs):
+    kwargs.setdefault("config", CONFIG)
+    return zoo.train(PRESET, DIM, model=MODEL, out=out, progress=False, plots=False, **kwargs)
+
+
+def _leaves(model):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_array))]
+
+
+def _same(a, b) -> bool:
+    la, lb = _leaves(a), _leaves(b)
+    return len(la) == len(lb) and all(np.array_equal(x, y) for x, y in zip(la, lb))
+
+
+def _losses(run_dir):
+    return [(r["step"], r["loss"], r.get("rel_l2")) for r in zoo.read_metrics(run_dir)]
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One uninterrupted 20-step run, written to disk with plots."""
+    out = tmp_path_factory.mktemp("zoo") / "full"
+    solver = zoo.train(PRESET, DIM, config=CONFIG, model=MODEL, out=out, progress=False)
+    return out, solver
+
+
+# --- configuration and presets ------------------------------------------------------
+
+
+def test_config_roundtrip_and_validation():
+    cfg = zoo.RunConfig(
+        preset=PRESET,
+        pde=zoo.PDESpec(PRESET, 8, 3, {"sampling": "radius"}),
+        model=MODEL,
+        train=CONFIG,
+    )
+    again = zoo.RunConfig.from_dict(json.loads(cfg.to_json()))
+    assert again == cfg
+    assert hash(again) == hash(cfg)
+    with pytest.raises(ValueError, match="`TrainConfig.steps` must be an int >= 1"):
+        zoo.TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="`TrainConfig.lr` must be a positive finite"):
+        zoo.TrainConfig(lr=-1.0)
+    with pytest.raises(ValueError, match="unknown fields \\['stepz'\\]"):
+        zoo.TrainConfig.from_dict({"stepz": 3})
+
+
+def test_presets_cover_the_catalogue():
+    assert set(zoo.names()) == set(pdes.names())
+    for name in zoo.pretrained_names():
+        preset, dim = name.rsplit("-d", 1)
+        assert preset in zoo.names() and int(dim) >= 1
+    with pytest.raises(ValueError, match="Unknown preset 'allen-cahn-twobdy'.*Did you mean"):
+        zoo.get_preset("allen-cahn-twobdy")
+    with pytest.raises(ValueError, match="`dim` must be an int >= 2"):
+        zoo.get_preset(PRESET).run_config(1)
+    with pytest.raises(ValueError, match="dimension 1 only"):
+        zoo.get_preset("kdv-1d").run_config(3)
+
+
+def test_build_model_uses_the_recommended_ansatz(getkey):
+    pde = pdes.get("heat-parabolic", dim=3)
+    model = zoo.build_model(pde, MODEL, key=getkey())
+    x = jnp.array([0.3, -0.2, 0.5, 0.0])  # t = 0: the initial condition holds exactly
+    assert jnp.allclose(model(x), pde.initial_condition(x[:3]))
+    ball = zoo.build_model(pdes.get(PRESET, dim=DIM), MODEL, key=getkey())
+    on_sphere = jnp.array([1.0, 0.0, 0.0, 0.0], jnp.float32)
+    assert ball(on_sphere) == 0
+
+
+def test_published_table():
+    row = zoo.published("allen-cahn-twobody", 1000)
+    assert row["rel_l2"] == pytest.approx(7.07e-4) and row["its_per_s"] == pytest.approx(1559.36)
+    assert zoo.published("allen-cahn-twobody", 7) is None
+
+
+# --- the trainer ---------------------------------------------------------------------
+
+
+def test_run_directory_contents(full_run):
+    out, solver = full_run
+    for name in (
+        "config.json",
+        "metrics.jsonl",
+        "checkpoint.eqx",
+        "summary.json",
+        "curves.png",
+        "slice.png",
+    ):
+        assert (out / name).is_file(), name
+    records = zoo.read_metrics(out)
+    assert [r["step"] for r in records] == list(range(2, 21, 2))
+    assert all(math.isfinite(r["loss"]) and r["its_per_s"] > 0 for r in records[1:])
+    evals = [r for r in records if "rel_l2" in r]
+    assert [r["step"] for r in evals] == [10, 20]
+    assert 0 < evals[-1]["trivial_rel_l2"] and evals[-1]["n_points"] == CONFIG.n_test
+    card = json.loads((out / "summary.json").read_text())
+    assert card["rel_l2"] == evals[-1]["rel_l2"] == solver.card["rel_l2"]
+    assert card["rel_l2_min"] == min(r["rel_l2"] for r in evals)
+    header = zoo._checkpoint.models.read_header(out / "checkpoint.eqx")["metadata"]
+    assert header["step"] == 20 and header["pde"]["seed"] == 0
+    assert header["train"] == CONFIG.to_dict() and header["rng"]["position"] == 20
+
+
+def test_resume_equals_uninterrupted(full_run, tmp_path):
+    out, solver = full_run
+    part = tmp_path / "part"
+    stopped = _train(part, until=7)
+    assert stopped.card["step"] == 7 and not (part / "summary.json").exists()
+    resumed = zoo.resume(part, progress=False, plots=False)
+    assert _losses(part) == _losses(out)  # bitwise: floats compared with ==
+    assert _same(resumed.model, solver.model)
+    assert resumed.card["rel_l2"] == solver.card["rel_l2"]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_resumes_exactly(full_run, tmp_path):
+    out, solver = full_run
+    part = tmp_path / "interrupted"
+
+    def interrupt(step, loss):
+        if step == 13:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt, match="interrupted at step 13; checkpoint saved"):
+        _train(part, callback=interrupt)
+    assert zoo.load(part).card["step"] == 13
+    resumed = zoo.resume(part, progress=False, plots=False)
+    assert _losses(part) == _losses(out)
+    assert _same(resumed.model, solver.model)
+
+
+def test_same_seed_same_result_other_seed_differs(full_run):
+    _, solver = full_run
+    again = _train()
+    assert _same(again.model, solver.model)
+    other = _train(config=CONFIG.replace(seed=1))
+    assert not _same(other.model, solver.model)
+
+
+def test_out_directory_with_a_run_is_not_overwritten(full_run):
+    out, _ = full_run
+    with pytest.raises(ValueError, match="already holds a run: continue it with `--resume"):
+        _train(out)
+
+
+def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
+    out = tmp_path / "nan"
+    config = CONFIG.replace(lr=1e30, schedule="constant", checkpoint_every=1)
+    message = r"at step \d+; the last finite checkpoint \(step \d+\)"
+    with pytest.raises(zoo.NonFiniteLossError, match=message):
+        _train(out, config=config)
+    records = zoo.read_metrics(out)
+    solver = zoo.load(out)
+    assert all(bool(jnp.all(jnp.isfinite(x))) for x in _leaves(solver.model))
+    assert all(math.isfinite(r["loss"]) for r in records)
+    # The checkpoint is the last finite state: resuming fails again at the same step.
+    step = solver.card["step"]
+    message = f"at step {step + 1}; the last finite checkpoint \\(step {step}\\)"
+    with pytest.raises(zoo.NonFiniteLossError, match=message):
+        zoo.resume(out, progress=False, plots=False)
+
+
+# --- checkpoints and loading ---------------------------------------------------------
+
+
+def test_load_run_directory_round_trip(full_run):
+    out, solver = full_run
+    loaded = zoo.load(out)
+    assert _same(loaded.model, solver.model)
+    assert loaded.config == solver.config and loaded.card["step"] == 20
+    x = loaded.pde.sample_interior(jax.random.PRNGKey(0), 5)
+    assert loaded(x).shape == (5,) and loaded(x[0]).shape == ()
+    assert jnp.allclose(loaded(x), solver(x), rtol=0, atol=0)
+    assert zoo.evaluate(loaded, CONFIG.n_test, batch_size=32)["rel_l2"] == solver.card["rel_l2"]
+    with pytest.raises(ValueError, match=r"`x` must have shape \(4,\) or \(batch, 4\)"):
+        loaded(jnp.zeros((2, 3)))
+
+
+def test_damaged_checkpoint_fails_clearly(full_run, tmp_path):
+    out, _ = full_run
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for name in ("config.json", "checkpoint.eqx"):
+        (broken / name).write_bytes((out / name).read_bytes())
+    data = bytearray((broken / "checkpoint.eqx").read_bytes())
+    data[-10] ^= 0xFF
+    (broken / "checkpoint.eqx").write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="is damaged: the payload's sha256"):
+        zoo.load(broken)
+    (broken / "checkpoint.eqx").write_bytes(bytes(data[:-100]))
+    with pytest.raises(ValueError, match="truncated or damaged"):
+        zoo.resume(broken, progress=False)
+    (broken / "config.json").write_text("{not json")
+    with pytest.raises(ValueError, match="config.json` is damaged"):
+        zoo.load(broken)
+
+
+def test_load_names():
+    with pytest.raises(ValueError, match="is a preset, not a trained solver"):
+        zoo.load(PRESET)
+    with pytest.raises(ValueError, match="no pretrained solver 'allen-cahn-twobody-d7'"):
+        zoo.load("allen-cahn-twobody-d7")
+    with pytest.raises(ValueError, match="neither a run directory nor a pretrained solver"):
+        zoo.load("no-such-thing")
+
+
+def test_pretrained_export_load_and_hash_check(full_run, tmp_path, monkeypatch):
+    out, solver = full_run
+    monkeypatch.setattr(zoo._solver, "PRETRAINED_DIR", tmp_path)
+    card = zoo._solver.export_pretrained(out, "allen-cahn-twobody-d4", tmp_path)
+    assert card["rel_l2"] == solver.card["rel_l2"] and card["pde"]["seed"] == 0
+    assert {"trivial_rel_l2", "train_time_s", "versions", "sha256", "config"} <= set(card)
+    loaded = zoo.load("allen-cahn-twobody", dim=4)
+    assert _same(loaded.model, solver.model) and loaded.card["name"] == "allen-cahn-twobody-d4"
+    weights = tmp_path / "allen-cahn-twobody-d4.eqx"
+    weights.write_bytes(weights.read_bytes()[:-1] + b"\0")
+    with pytest.raises(ValueError, match="does not match the sha256 in its model card"):
+        zoo.load("allen-cahn-twobody-d4")
+
+
+# --- evaluation ----------------------------------------------------------------------
+
+
+def test_streamed_evaluation_matches_direct_computation(full_run):
+    _, solver = full_run
+    # n = CONFIG.eval_batch: the one-batch kernels are those the run already compiled.
+    pde, key, n = solver.pde, jax.random.PRNGKey(7), CONFIG.eval_batch
+    streamed = _evaluate.stream_errors(solver.model, pde, n=n, key=key, batch_size=7)
+    # Direct: all points in one batch, then errors and the least-squares trivial fit by
+    # numpy (the same jitted kernel, so only the accumulation differs).
+    outs = _evaluate._batch(solver.model, pde, key, jnp.arange(n), jnp.float32)
+    u, ustar, factor, _ = (np.asarray(o, np.float64) for o in outs)
+    x = _evaluate.test_points(pde, key, jnp.arange(n), jnp.float32)
+    assert np.allclose(u, jax.vmap(solver.model)(x), rtol=1e-5, atol=1e-6)
+    k, *_ = np.linalg.lstsq(factor[:, None], ustar, rcond=None)
+    direct_trivial = np.linalg.norm(ustar - k[0] * factor) / np.linalg.norm(ustar)
+    assert streamed["rel_l2"] == pytest.approx(
+        np.linalg.norm(u - ustar) / np.linalg.norm(ustar), rel=1e-12
+    )
+    assert streamed["trivial_rel_l2"] == pytest.approx(direct_trivial, rel=1e-6)
+    assert streamed["linf"] == pytest.approx(np.max(np.abs(u - ustar)), rel=1e-12)
+    # The test set does not depend on the batch size.
+    whole = _evaluate.stream_errors(solver.model, pde, n=n, key=key, batch_size=n)
+    assert whole["rel_l2"] == pytest.approx(streamed["rel_l2"], rel=1e-12)
+    assert zoo.evaluate(solver, n, key=key, batch_size=7) == streamed
+
+
+# --- fine-tuning ---------------------------------------------------------------------
+
+
+def test_finetune_with_freezing_changes_only_trainable_leaves(full_run):
+    _, solver = full_run
+    tuned = zoo.finetune(
+        solver,
+        "sine-gordon-twobody",
+        config=CONFIG.replace(steps=5, eval_every=0),
+        freeze="all-but-last",
+        progress=False,
+        plots=False,
+    )
+    assert tuned.config.freeze == "all-but-last" and tuned.pde.name == "sine-gordon-twobody"
+    before, after = solver.model.net.layers, tuned.model.net.layers
+    for layer_before, layer_after in zip(before[:-1], after[:-1]):
+        assert _same(layer_before, layer_after)
+    assert not np.array_equal(before[-1].weight, after[-1].weight)
+    assert not np.array_equal(before[-1].bias, after[-1].bias)
+    assert "rel_l2" in tuned.card
+
+
+def test_finetune_rejects_a_different_input_size(full_run):
+    _, solver = full_run
+    with pytest.raises(ValueError, match="input dimension 6, but the solver takes 4"):
+        zoo.finetune(solver, pdes.get(PRESET, dim=6), progress=False)
+    with pytest.raises(ValueError, match="`freeze` must be one of"):
+        zoo.finetune(solver, freeze="middle", progress=False)
+
+
+@pytest.mark.slow
+def test_float64_unbiased_loss_runs():
+    config = CONFIG.replace(steps=3, precision="float64", loss="unbiased", eval_every=0, n_test=16)
+    solver = _train(config=config)
+    assert solver.dtype == jnp.float64
+    assert math.isfinite(solver.card["final_loss"]) and "rel_l2" in solver.card

@@ -1,0 +1,27 @@
+"""zoo: prebuilt PDE solvers: presets, a typed trainer, checkpoints, pretrained weights,
+fine-tuning and a command line (`python -m zoo`)."""
+
+from ._checkpoint import read_metrics as read_metrics
+from ._config import (
+    ModelConfig as ModelConfig,
+    PDESpec as PDESpec,
+    RunConfig as RunConfig,
+    TrainConfig as TrainConfig,
+)
+from ._presets import (
+    DEFAULT_PRESET as DEFAULT_PRESET,
+    Preset as Preset,
+    Pretrained as Pretrained,
+    build_model as build_model,
+    get_preset as get_preset,
+    names as names,
+    pretrained_names as pretrained_names,
+)
+from ._published import published as published
+from ._solver import Solver as Solver, evaluate as evaluate, load as load
+from ._trainer import (
+    NonFiniteLossError as NonFiniteLossError,
+    finetune as finetune,
+    resume as resume,
+    train as train,
+)

@@ -1,0 +1,255 @@
+"""Typed, frozen run configuration: what to train (PDE, model) and how (TrainConfig).
+
+Every config round-trips through JSON (`to_dict` / `from_dict`); `config.json` in a run
+directory is a `RunConfig.to_dict()`, enough to rebuild the PDE, the model skeleton and
+the optimiser of the run.
+"""
+
+import dataclasses
+import json
+import math
+from typing import Any, Literal
+
+SCHEDULES = ("linear", "cosine", "constant")
+ESTIMATORS = ("sparse", "dense", "exact")
+DISTRIBUTIONS = ("rademacher", "gaussian")
+LOSSES = ("published", "unbiased")
+PRECISIONS = ("float32", "float64")
+NETWORKS = ("mlp", "shared-mlp", "residual-mlp")
+FREEZES = ("none", "first", "last", "all-but-first", "all-but-last")
+
+
+def _positive_int(obj, name: str, minimum: int = 1) -> None:
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(
+            f"`{type(obj).__name__}.{name}` must be an int >= {minimum}, got {value!r}."
+        )
+
+
+def _choice(obj, name: str, choices) -> None:
+    value = getattr(obj, name)
+    if value not in choices:
+        raise ValueError(
+            f"`{type(obj).__name__}.{name}` must be one of {list(choices)}, got {value!r}."
+        )
+
+
+def _from_dict(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ValueError(f"{where} must be a JSON object, got {type(data).__name__}.")
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"{where} has unknown fields {unknown}; known: {sorted(known)}.")
+    try:
+        return cls(**data)
+    except TypeError as e:
+        raise ValueError(f"{where} is incomplete: {e}.") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """How to train: optimiser, sampling, estimator, loss, evaluation, checkpoints.
+
+    Defaults are the published protocol (DESIGN §5): Adam, learning rate 1e-3 decaying
+    linearly to 0 over `steps`, 100 fresh collocation points per step, sparse STDE with
+    16 samples, relative L2 error of the final model on 20 000 streamed test points.
+
+    **Fields:**
+
+    - `steps`: optimiser steps in the whole run (the schedule decays over these).
+    - `batch`: collocation points per step, drawn fresh every step.
+    - `lr`, `schedule`: peak learning rate; `"linear"` (to 0 at `steps`), `"cosine"`
+      or `"constant"`.
+    - `estimator`: `"sparse"` (`stde.SparseSTDE`), `"dense"` (`stde.DenseSTDE` with
+      `distribution`) or `"exact"` (`stde.Exact`); `num_samples`: $|J|$.
+    - `loss`: `"published"`, the mean of the squared single estimate (biased upward by
+      the estimator's variance), or `"unbiased"`, the mean of the product of two
+      estimates with independent keys.
+    - `precision`: parameter and collocation dtype; `"float64"` needs
+      `jax.config.update("jax_enable_x64", True)`.
+    - `seed`: initialisation and data stream (the PDE has its own seed).
+    - `log_every`, `eval_every`, `checkpoint_every`: cadences in steps (0: only at the
+      end). The final step is always logged, evaluated and checkpointed.
+    - `n_test`, `eval_batch`, `test_seed`: test points, streamed `eval_batch` at a time
+      (None: chosen from the dimension), from a key independent of `seed`.
+    """
+
+    steps: int = 10_000
+    batch: int = 100
+    lr: float = 1e-3
+    schedule: Literal["linear", "cosine", "constant"] = "linear"
+    estimator: Literal["sparse", "dense", "exact"] = "sparse"
+    num_samples: int = 16
+    distribution: Literal["rademacher", "gaussian"] = "rademacher"
+    loss: Literal["published", "unbiased"] = "published"
+    precision: Literal["float32", "float64"] = "float32"
+    seed: int = 0
+    log_every: int = 100
+    eval_every: int = 1000
+    checkpoint_every: int = 1000
+    n_test: int = 20_000
+    eval_batch: int | None = None
+    test_seed: int = 12345
+
+    def __post_init__(self):
+        for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
+            _positive_int(self, name)
+        for name in ("eval_every", "checkpoint_every", "seed", "test_seed"):
+            _positive_int(self, name, minimum=0)
+        if self.eval_batch is not None:
+            _positive_int(self, "eval_batch")
+        if (
+            isinstance(self.lr, bool)
+            or not isinstance(self.lr, int | float)
+            or not math.isfinite(self.lr)
+            or self.lr <= 0
+        ):
+            raise ValueError(f"`TrainConfig.lr` must be a positive finite number, got {self.lr!r}.")
+        object.__setattr__(self, "lr", float(self.lr))
+        _choice(self, "schedule", SCHEDULES)
+        _choice(self, "estimator", ESTIMATORS)
+        _choice(self, "distribution", DISTRIBUTIONS)
+        _choice(self, "loss", LOSSES)
+        _choice(self, "precision", PRECISIONS)
+
+    def replace(self, **changes) -> "TrainConfig":
+        """A copy with `changes` applied (validated)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "TrainConfig":
+        return _from_dict(cls, data, "`train` config")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """The field network inside the PDE's hard-constraint ansatz.
+
+    **Fields:** `network` (`"mlp"`, `"shared-mlp"`, `"residual-mlp"`, see `models`),
+    `width`, `depth` (linear layers in total: 4 is d -> 128 -> 128 -> 128 -> 1),
+    `activation` (`"tanh"`, `"sin"`, `"silu"`, `"gelu"`), `block_size` (shared-mlp only),
+    `num_frequencies` (Fourier modes of the periodic embedding, periodic PDEs only).
+    """
+
+    network: Literal["mlp", "shared-mlp", "residual-mlp"] = "mlp"
+    width: int = 128
+    depth: int = 4
+    activation: str = "tanh"
+    block_size: int = 1
+    num_frequencies: int = 1
+
+    def __post_init__(self):
+        _choice(self, "network", NETWORKS)
+        for name in ("width", "depth", "block_size", "num_frequencies"):
+            _positive_int(self, name)
+        _choice(self, "activation", ("tanh", "sin", "silu", "gelu"))
+
+    def replace(self, **changes) -> "ModelConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "ModelConfig":
+        return _from_dict(cls, data, "`model` config")
+
+
+def _freeze(value):
+    """JSON value -> hashable (dicts become sorted tuples of pairs)."""
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class PDESpec:
+    """What `pdes.get` needs to rebuild a PDE: name, dim, seed and extra parameters."""
+
+    name: str
+    dim: int
+    seed: int = 0
+    params: tuple | dict = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "params", _freeze(dict(self.params)))
+
+    def build(self):
+        """The PDE, via `pdes.get`."""
+        import pdes
+
+        return pdes.get(self.name, dim=self.dim, seed=self.seed, params=dict(self.params))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "dim": self.dim, "seed": self.seed, "params": dict(self.params)}
+
+    @classmethod
+    def from_pde(cls, pde) -> "PDESpec":
+        cfg = pde.config()
+        return cls(cfg["name"], cfg["dim"], cfg["seed"], cfg.get("params") or {})
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "PDESpec":
+        return _from_dict(cls, data, "`pde` config")
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """Everything needed to rebuild a run: `config.json` of a run directory.
+
+    **Fields:** `preset` (name, or None for a user PDE), `pde` (a `PDESpec`, or None when
+    the PDE cannot be rebuilt from a config, e.g. a `pdes.CustomPDE`), `model`, `train`,
+    `freeze` (which layers are frozen, for fine-tuning runs), `init_from` (the solver a
+    fine-tuning run started from), `evaluation` (`"field"`: rel-L2 over test points;
+    `"point"`: error at the PDE's reference point).
+    """
+
+    preset: str | None
+    pde: PDESpec | None
+    model: ModelConfig
+    train: TrainConfig
+    freeze: str = "none"
+    init_from: str | None = None
+    evaluation: Literal["field", "point"] = "field"
+
+    def __post_init__(self):
+        _choice(self, "freeze", FREEZES)
+        _choice(self, "evaluation", ("field", "point"))
+
+    def replace(self, **changes) -> "RunConfig":
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "preset": self.preset,
+            "pde": None if self.pde is None else self.pde.to_dict(),
+            "model": self.model.to_dict(),
+            "train": self.train.to_dict(),
+            "freeze": self.freeze,
+            "init_from": self.init_from,
+            "evaluation": self.evaluation,
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        if not isinstance(data, dict):
+            raise ValueError(f"a run config must be a JSON object, got {type(data).__name__}.")
+        data = dict(data)
+        try:
+            model = ModelConfig.from_dict(data.pop("model"))
+            train = TrainConfig.from_dict(data.pop("train"))
+            pde = data.pop("pde")
+        except KeyError as e:
+            raise ValueError(f"the run config is missing the field {e}.") from None
+        pde = None if pde is None else PDESpec.from_dict(pde)
+        return _from_dict(cls, {**data, "pde": pde, "model": model, "train": train}, "run config")

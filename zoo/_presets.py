@@ -1,0 +1,349 @@
+"""Presets: each catalogue PDE with a recommended model, ansatz, estimator and training
+configuration; named pretrained entries `<preset>-d<dim>`; model and estimator builders."""
+
+import dataclasses
+import difflib
+import re
+
+import jax
+import jax.numpy as jnp
+
+import models
+import pdes
+import stde
+
+from ._config import ModelConfig, PDESpec, RunConfig, TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class Preset:
+    """A catalogue PDE with a recommended model, estimator and training configuration.
+
+    **Fields:** `name` (also the `pdes` name), `description`, `default_dim`, `fixed_dim`
+    (the PDE's dimension is part of its definition, e.g. the 1D KdV), `model`, `train`,
+    `params` (extra `pdes.get` parameters), `evaluation` (`"field"`: rel-L2 over
+    streamed test points; `"point"`: error of $u$ at the PDE's reference point, for PDEs
+    whose truth is only known there).
+    """
+
+    name: str
+    description: str
+    default_dim: int
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+    params: tuple = ()
+    fixed_dim: bool = False
+    evaluation: str = "field"
+
+    def run_config(
+        self,
+        dim: int | None = None,
+        *,
+        pde_seed: int = 0,
+        train: TrainConfig | None = None,
+        model: ModelConfig | None = None,
+    ) -> RunConfig:
+        """The `RunConfig` of this preset at dimension `dim` (default `default_dim`).
+
+        **Raises:** `ValueError` for a dimension the PDE does not support.
+        """
+        dim = self.default_dim if dim is None else dim
+        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
+            raise ValueError(f"`dim` must be a positive int, got {dim!r}.")
+        if self.fixed_dim and dim != self.default_dim:
+            raise ValueError(
+                f"`{self.name}` is defined in dimension {self.default_dim} only, got `dim`={dim}."
+            )
+        spec = PDESpec(self.name, dim, pde_seed, dict(self.params))
+        # Building the PDE validates the dimension (e.g. two-body needs dim >= 2).
+        pde = spec.build()
+        spec = PDESpec.from_pde(pde)
+        return RunConfig(
+            preset=self.name,
+            pde=spec,
+            model=self.model if model is None else model,
+            train=self.train if train is None else train,
+            evaluation=self.evaluation,
+        )
+
+
+_EXACT = TrainConfig(estimator="exact")
+
+_DESCRIPTIONS = {
+    "poisson": "Poisson Δu = f",
+    "allen-cahn": "Allen-Cahn Δu + u - u³ = f",
+    "sine-gordon": "Sine-Gordon Δu + sin u = f",
+}
+
+
+def _ball_presets():
+    out = []
+    for body in ("two", "three"):
+        for eq, text in _DESCRIPTIONS.items():
+            out.append(
+                Preset(
+                    f"{eq}-{body}body",
+                    f"{text} on the unit ball, {body}-body exact solution, u = 0 on the sphere",
+                    default_dim=100,
+                )
+            )
+    for eq, text in _DESCRIPTIONS.items():
+        out.append(
+            Preset(
+                f"{eq}-twobody-wide",
+                f"{text} on the ball of radius √d (O(1) coordinates: the harder benchmark)",
+                default_dim=100,
+            )
+        )
+    return out
+
+
+_PRESETS = {
+    p.name: p
+    for p in _ball_presets()
+    + [
+        Preset(
+            "biharmonic-twobody",
+            "clamped plate Δ²u = f on the unit ball, u = ∂ₙu = 0 (fourth order)",
+            default_dim=10,
+        ),
+        Preset(
+            "kdv-highdim",
+            "Σᵢ (u_{xᵢxᵢxᵢ} + u u_{xᵢ}) = f on the unit ball (third order; sparse STDE)",
+            default_dim=100,
+        ),
+        Preset(
+            "kdv-1d",
+            "1D KdV u_t + u u_x + 0.0025 u_xxx = 0, periodic, u(x, 0) = cos πx",
+            default_dim=1,
+            fixed_dim=True,
+            train=_EXACT,
+        ),
+        Preset(
+            "kdv-1d-gradient-enhanced",
+            "1D KdV with the gradient-enhanced (gPINN) loss (needs u_txxx)",
+            default_dim=1,
+            fixed_dim=True,
+            train=_EXACT,
+        ),
+        Preset(
+            "kdv-2d",
+            "2D KdV-type equation with u_xxxy, manufactured solution",
+            default_dim=2,
+            fixed_dim=True,
+            train=_EXACT,
+        ),
+        Preset(
+            "heat-parabolic",
+            "∂ₜu = Δu + (1 - u²)/(1 + u²), T = 0.3; error of u(0, T) vs published MLP value",
+            default_dim=100,
+            evaluation="point",
+        ),
+        Preset(
+            "allen-cahn-parabolic",
+            "∂ₜu = Δu + u - u³, g = arctan(maxᵢ xᵢ); error of u(0, T) vs published value",
+            default_dim=100,
+            evaluation="point",
+        ),
+        Preset(
+            "sine-gordon-parabolic",
+            "∂ₜu = Δu + sin u, T = 0.3 (no published reference: reports u(0, T))",
+            default_dim=100,
+            evaluation="point",
+        ),
+        Preset(
+            "hjb-lqg",
+            "HJB-LQG u_t + Δu - |∇u|² = 0; error of u(0, 0) vs Monte Carlo",
+            default_dim=100,
+            evaluation="point",
+        ),
+        Preset(
+            "hjb-lin",
+            "HJB u_t + Δu - (1/d) Σ|u_{xᵢ}|^1.75 = -2, exact u = Σxᵢ + T - t",
+            default_dim=100,
+        ),
+        Preset(
+            "black-scholes-barenblatt",
+            "Black-Scholes-Barenblatt (weighted diagonal operator), exact solution",
+            default_dim=100,
+        ),
+    ]
+}
+
+DEFAULT_PRESET = "allen-cahn-twobody"
+
+
+@dataclasses.dataclass(frozen=True)
+class Pretrained:
+    """A named pretrained entry: a preset at one dimension, trained with `train`."""
+
+    name: str
+    preset: str
+    dim: int
+    train: TrainConfig = TrainConfig()
+    pde_seed: int = 0
+
+    def run_config(self) -> RunConfig:
+        preset = get_preset(self.preset)
+        return preset.run_config(self.dim, pde_seed=self.pde_seed, train=self.train)
+
+
+def _pretrained(preset: str, dim: int, **train) -> Pretrained:
+    base = _PRESETS[preset].train
+    return Pretrained(f"{preset}-d{dim}", preset, dim, base.replace(**train))
+
+
+# The published protocol (10 000 steps) unless noted. Weights ship in zoo/pretrained/ once
+# scripts/train_pretrained.py has produced them.
+_PRETRAINED = {
+    p.name: p
+    for p in (
+        _pretrained("allen-cahn-twobody", 100),
+        _pretrained("allen-cahn-twobody", 1000),
+        _pretrained("poisson-twobody", 100),
+        _pretrained("poisson-twobody", 1000),
+        _pretrained("sine-gordon-twobody", 100),
+        _pretrained("sine-gordon-twobody", 1000),
+        _pretrained("allen-cahn-threebody", 100),
+        _pretrained("biharmonic-twobody", 10),
+        _pretrained("kdv-1d", 1),
+        _pretrained("heat-parabolic", 100),
+    )
+}
+
+
+def names() -> list[str]:
+    """The preset names (each is also a `pdes` name), sorted."""
+    return sorted(_PRESETS)
+
+
+def pretrained_names() -> list[str]:
+    """The named pretrained entries `<preset>-d<dim>`, sorted (weights may not be shipped
+    for all; see `zoo.load`)."""
+    return sorted(_PRETRAINED)
+
+
+def _unknown(kind: str, name, known: list[str]) -> ValueError:
+    close = difflib.get_close_matches(str(name), known, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    return ValueError(f"Unknown {kind} {name!r}.{hint} Known: {', '.join(known)}.")
+
+
+def get_preset(name: "str | Preset") -> Preset:
+    """The preset `name`.
+
+    **Raises:** `ValueError` for an unknown name, listing the known ones.
+    """
+    if isinstance(name, Preset):
+        return name
+    if name not in _PRESETS:
+        # `allen-cahn-twobody-d100` names a pretrained entry; say which preset it is.
+        m = re.fullmatch(r"(.+)-d(\d+)", str(name))
+        if m and m.group(1) in _PRESETS:
+            raise ValueError(
+                f"{name!r} names a pretrained entry; the preset is {m.group(1)!r} with "
+                f"`dim`={m.group(2)}."
+            )
+        raise _unknown("preset", name, names())
+    return _PRESETS[name]
+
+
+def get_pretrained(name: str) -> Pretrained:
+    if name not in _PRETRAINED:
+        raise _unknown("pretrained model", name, pretrained_names())
+    return _PRETRAINED[name]
+
+
+def make_estimator(config: TrainConfig) -> stde.AbstractEstimator:
+    """The `stde` estimator that `config` asks for."""
+    if config.estimator == "exact":
+        return stde.Exact()
+    if config.estimator == "dense":
+        return stde.DenseSTDE(config.num_samples, config.distribution)
+    return stde.SparseSTDE(config.num_samples)
+
+
+def estimator_label(config: TrainConfig) -> str:
+    if config.estimator == "exact":
+        return "exact"
+    if config.estimator == "dense":
+        return f"dense STDE ({config.distribution}) |J|={config.num_samples}"
+    return f"sparse STDE |J|={config.num_samples}"
+
+
+def dtype_of(config: TrainConfig):
+    """The training dtype; `ValueError` if float64 is asked for without x64 enabled."""
+    if config.precision == "float64":
+        if not jax.config.jax_enable_x64:
+            raise ValueError(
+                "`precision='float64'` needs 64-bit JAX: call "
+                "`jax.config.update('jax_enable_x64', True)` at start-up (the command line "
+                "does this for `--precision float64`)."
+            )
+        return jnp.float64
+    return jnp.float32
+
+
+def _network(cfg: ModelConfig, in_size: int, dtype, key):
+    common = dict(width=cfg.width, depth=cfg.depth, activation=cfg.activation, dtype=dtype, key=key)
+    if cfg.network == "shared-mlp":
+        return models.SharedMLP(in_size, block_size=cfg.block_size, **common)
+    if cfg.network == "residual-mlp":
+        return models.ResidualMLP(in_size, **common)
+    return models.MLP(in_size, **common)
+
+
+def wrap_ansatz(ansatz: pdes.Ansatz, core):
+    """Wrap the field `core` in the hard-constraint ansatz that `ansatz` describes."""
+    kind = ansatz.kind
+    if kind == "ball":
+        return models.BallAnsatz(core, ansatz.radius)
+    if kind == "clamped-ball":
+        return models.ClampedBallAnsatz(core, ansatz.radius)
+    if kind in ("initial-value", "periodic-initial-value"):
+        return models.InitialValueAnsatz(core, ansatz.condition, 0.0)
+    if kind == "terminal-value":
+        return models.TerminalValueAnsatz(core, ansatz.condition, ansatz.final_time)
+    return core
+
+
+_WRAPPERS = (
+    models.BallAnsatz,
+    models.ClampedBallAnsatz,
+    models.InitialValueAnsatz,
+    models.TerminalValueAnsatz,
+)
+
+
+def unwrap_ansatz(model):
+    """The field inside the outermost hard-constraint ansatz (inverse of `wrap_ansatz`)."""
+    return model.net if isinstance(model, _WRAPPERS) else model
+
+
+def build_model(pde, config: ModelConfig, *, key, dtype=jnp.float32):
+    """The network of `config` inside the PDE's recommended ansatz.
+
+    For periodic PDEs the network sees the periodic coordinates through
+    `models.PeriodicAnsatz` (exact periodicity), inside the initial-value ansatz.
+    """
+    ansatz = pde.ansatz
+    if ansatz.kind == "periodic-initial-value":
+        coords = tuple(range(ansatz.dim))
+        size = models.PeriodicEmbedding(
+            pde.input_dim, coords, ansatz.period, config.num_frequencies
+        ).out_size
+        net = _network(config, size, dtype, key)
+        core = models.PeriodicAnsatz(
+            net, pde.input_dim, coords, ansatz.period, config.num_frequencies
+        )
+    else:
+        core = _network(config, pde.input_dim, dtype, key)
+    return wrap_ansatz(ansatz, core)
+
+
+def point_reference(pde) -> float | None:
+    """The reference value at `pde.reference_point` for point-evaluated PDEs, or None."""
+    if isinstance(pde, pdes.HJBLQG):
+        return float(pde.monte_carlo(pde.reference_point)[0])
+    value = getattr(pde, "reference_value", None)
+    return None if value is None else float(value)
