@@ -74,6 +74,9 @@ class TrainConfig:
       end). The final step is always logged, evaluated and checkpointed.
     - `n_test`, `eval_batch`, `test_seed`: test points, streamed `eval_batch` at a time
       (None: chosen from the dimension), from a key independent of `seed`.
+    - `devices`: data-parallel over the first `devices` devices (None: all of them); the
+      full batch is drawn from the same key whatever the count and then sharded, so
+      results depend on it only through float reduction order. `batch` must divide by it.
     """
 
     steps: int = 10_000
@@ -92,10 +95,18 @@ class TrainConfig:
     n_test: int = 20_000
     eval_batch: int | None = None
     test_seed: int = 12345
+    devices: int | None = None
 
     def __post_init__(self):
         for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
             _positive_int(self, name)
+        if self.devices is not None:
+            _positive_int(self, "devices")
+            if self.batch % self.devices:
+                raise ValueError(
+                    f"`TrainConfig.batch` ({self.batch}) must divide by `devices` "
+                    f"({self.devices}) to shard the collocation points over them."
+                )
         for name in ("eval_every", "checkpoint_every", "seed", "test_seed"):
             _positive_int(self, name, minimum=0)
         if self.eval_batch is not None:

@@ -8,6 +8,10 @@ bit for bit what the uninterrupted run computes after step `k` on the same machi
 Numbering: the update that produces step `s` (1-based) evaluates the loss on the
 parameters of step `s - 1`; `metrics.jsonl` records that loss as step `s`, and the
 errors at step `s` are those of the parameters after `s` updates.
+
+Data parallelism (`TrainConfig.devices`, `zoo/_distributed.py`): the step runs over a
+one-axis device mesh, the full batch sharded over it, parameters replicated; the same
+code path for one device.
 """
 
 import math
@@ -19,12 +23,13 @@ from pathlib import Path
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 import optax
 from tqdm.auto import tqdm
 
 import pdes
 
-from . import _checkpoint as ckpt
+from . import _checkpoint as ckpt, _distributed as dist
 from ._config import FREEZES, ModelConfig, PDESpec, RunConfig, TrainConfig
 from ._evaluate import point_errors, sample, stream_errors
 from ._optim import make_optimizer, params_of
@@ -52,19 +57,20 @@ def _keys(seed: int):
     return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
 
 
-def _loss_fn(params, static, pde, key, config: TrainConfig, dtype):
+def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     model = eqx.combine(params, static)
     estimator = make_estimator(config)
     batch = config.batch
 
     def residuals(x, key):
-        keys = jax.random.split(key, batch)
+        # The full set of keys, then sharded: the same stream on any number of devices.
+        keys = dist.shard_batch(jax.random.split(key, batch), mesh)
         r = jax.vmap(lambda y, k: pde.residual(model, y, estimator=estimator, key=k))(x, keys)
         # (batch,) or (batch, m) for vector residuals (gradient-enhanced KdV).
         return r.reshape(batch, -1)
 
     kx, k1, k2 = jax.random.split(key, 3)
-    x = sample(pde, kx, batch, dtype)
+    x = dist.shard_batch(sample(pde, kx, batch, dtype), mesh)
     r1 = residuals(x, k1)
     if config.loss == "unbiased" and config.estimator != "exact":
         # E[r1 r2] = (E r)^2 for independent estimates, whereas E[r^2] adds the
@@ -76,16 +82,19 @@ def _loss_fn(params, static, pde, key, config: TrainConfig, dtype):
 
 
 @eqx.filter_jit
-def _step(model, opt_state, pde, data_key, index, config: TrainConfig, freeze: str, dtype):
-    # Module-level and keyed on hashable configuration, so runs with the same
-    # configuration in one process (a resume, a test suite) share one compilation.
+def _step(
+    model, opt_state, pde, data_key, index, config: TrainConfig, freeze: str, dtype, mesh
+):
+    # Module-level and keyed on hashable configuration (the mesh included), so runs with
+    # the same configuration in one process (a resume, a test suite) share one compilation.
     key = jax.random.fold_in(data_key, index)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    loss, grads = jax.value_and_grad(_loss_fn)(params, static, pde, key, config, dtype)
+    loss, grads = jax.value_and_grad(_loss_fn)(params, static, pde, key, config, dtype, mesh)
     optimizer = make_optimizer(config, model, freeze)
     updates, opt_state = optimizer.update(grads, opt_state, params)
     # optax.apply_updates keeps each parameter's dtype (the schedule may be float64).
     params = optax.apply_updates(params, updates)
+    params, opt_state = dist.replicate_constraint((params, opt_state), mesh)
     # A finite loss with a non-finite gradient would poison the parameters silently.
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
     return eqx.combine(params, static), opt_state, loss, finite
@@ -95,7 +104,7 @@ def _step_config(config: TrainConfig) -> TrainConfig:
     """`config` with the fields that do not enter the step normalised (fewer compiles)."""
     return config.replace(
         seed=0, log_every=1, eval_every=0, checkpoint_every=0, n_test=1, eval_batch=None,
-        test_seed=0,
+        test_seed=0, devices=None,  # The mesh is passed on its own.
     )
 
 
@@ -103,11 +112,26 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     """The jitted training step `(model, opt_state, pde, data_key, step) -> (model,
     opt_state, loss, finite)`; the loss is evaluated before the update, on the collocation
     points and estimator keys of `fold_in(data_key, step)`; `finite` says whether every
-    updated parameter is finite."""
+    updated parameter is finite.
+
+    The step runs data-parallel over `config.devices` devices (`zoo._distributed`); the
+    returned model and state are replicated over them.
+
+    **Raises:** `ValueError` if there are too few devices or `config.batch` does not
+    divide by their number.
+    """
     step_config, dtype = _step_config(config), dtype_of(config)
+    mesh = dist.make_mesh(config.devices, config.batch)
 
     def step(model, opt_state, pde, data_key, index):
-        return _step(model, opt_state, pde, data_key, index, step_config, freeze, dtype)
+        # Several processes: every input must be a global array (replicated here);
+        # `replicate` is a no-op on arrays that already are.
+        if jax.process_count() > 1:
+            model, opt_state, pde, data_key = dist.replicate(
+                (model, opt_state, pde, data_key), mesh
+            )
+            index = np.int32(index)
+        return _step(model, opt_state, pde, data_key, index, step_config, freeze, dtype, mesh)
 
     return step
 
@@ -128,13 +152,15 @@ class _Run:
     def save(self):
         if self.run_dir is not None:
             ckpt.save_checkpoint(
-                self.run_dir, self.model, self.opt_state, step=self.step, config=self.config,
+                self.run_dir, dist.localize(self.model), dist.localize(self.opt_state),
+                step=self.step, config=self.config,
                 elapsed_s=self.elapsed,
             )
             self.checkpoint_step = self.step
 
     def solver(self, card=None) -> Solver:
-        return Solver(self.model, self.pde, self.config, card or {"step": self.step})
+        model = dist.localize(self.model)
+        return Solver(model, self.pde, self.config, card or {"step": self.step})
 
 
 def _prepare_dir(out, overwrite: bool) -> Path | None:
@@ -161,14 +187,14 @@ def _evaluate(run: _Run, cache: dict) -> dict:
     if cfg.evaluation == "point":
         if "reference" not in cache:
             cache["reference"] = point_reference(run.pde)
-        return point_errors(run.model, run.pde, cache["reference"], dtype)
+        return point_errors(dist.localize(run.model), run.pde, cache["reference"], dtype)
     if cache.get("no_reference"):
         return {}
     key = jax.random.PRNGKey(cfg.train.test_seed)
     try:
         return stream_errors(
-            run.model, run.pde, n=cfg.train.n_test, key=key, batch_size=cfg.train.eval_batch,
-            dtype=dtype,
+            dist.localize(run.model), run.pde, n=cfg.train.n_test, key=key,
+            batch_size=cfg.train.eval_batch, dtype=dtype,
         )
     except NotImplementedError:
         # A user PDE without a known solution: train, but report no errors.
@@ -195,6 +221,8 @@ def _loop(
     stop = total if until is None else min(until, total)
     _, data_key = _keys(cfg.seed)
     step_fn = make_step(cfg, run.config.freeze)
+    if jax.process_index() != 0:
+        run.run_dir = None  # Process 0 alone writes the run directory.
     log = ckpt.MetricsLog(run.run_dir)
     if run.run_dir is not None:
         log.truncate(run.step)
@@ -351,6 +379,9 @@ def train(
     saving a checkpoint) on Ctrl-C.
     """
     _check_progress_args(progress, plots)
+    dist.maybe_initialize()  # Multi-host from `STDE_*` variables; before any device use.
+    if jax.process_index() != 0:
+        out = None  # Process 0 alone writes the run directory.
     if isinstance(problem, pdes.AbstractPDE):
         pde = problem
         try:
@@ -397,11 +428,13 @@ def resume(
     **Raises:** `ValueError` if `run_dir` is not a run or its checkpoint is damaged.
     """
     _check_progress_args(progress, plots)
+    dist.maybe_initialize()
     run_dir = Path(run_dir)
     config = ckpt.read_config(run_dir)
     if steps is not None and steps != config.train.steps:
         config = config.replace(train=config.train.replace(steps=steps))
-        ckpt.write_config(run_dir, config)
+        if jax.process_index() == 0:
+            ckpt.write_config(run_dir, config)
     pde, model, optimizer, opt_state = skeleton(config, pde)
     model, opt_state, step = ckpt.load_checkpoint(run_dir, model, opt_state)
     if step >= config.train.steps and (run_dir / ckpt.SUMMARY).is_file():
@@ -447,6 +480,9 @@ def finetune(
     **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's.
     """
     _check_progress_args(progress, plots)
+    dist.maybe_initialize()
+    if jax.process_index() != 0:
+        out = None
     if not isinstance(solver, Solver):
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
     if freeze not in FREEZES:
