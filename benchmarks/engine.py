@@ -30,6 +30,7 @@ CASES = {
     "laplacian": [
         "floor",
         "stde",
+        "stde-value",
         "stde-shared-J",
         "stde-jet",
         "jet-shared-J",

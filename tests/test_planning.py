@@ -64,11 +64,29 @@ def test_every_plan_is_exact(index):
     assert "plan (" in text and "-jet [slot" in text
 
 
-def test_planner_prefers_uncontaminated_slots():
-    plan = stde.plan_partial((0, 0, 1))
-    assert plan.method == "one multi-slot jet"
+def test_multislot_plans_choose_uncontaminated_slots():
+    from stde._planning import _multislot_plan
+
+    plan = _multislot_plan((0, 0, 1), max_order=9)
     (pj,) = plan.jets
+    assert plan.method == "one multi-slot jet" and pj.jet.order == 7
     assert stde.expand_jet(pj.jet) == {(0, 0, 1): 1 / pj.weight}
+    # u_{0001}: slots 2 and 5 (order 11) are the cheapest with no other partition of 11.
+    (pj,) = _multislot_plan((0, 0, 0, 1), max_order=12).jets
+    assert stde.expand_jet(pj.jet) == {(0, 0, 0, 1): 1 / pj.weight}
+
+
+def test_planner_takes_the_cheaper_verified_plan():
+    from stde._planning import _finite_difference_plan, _multislot_plan
+
+    for index in [(0, 1), (0, 0, 1), (0, 0, 0, 1), (0, 0, 0, 0, 0, 1), (0, 0, 1, 1, 1, 1)]:
+        plan = stde.plan_partial(index)
+        assert combine(plan.jets) == {index: 1}
+        candidates = [_finite_difference_plan(index)]
+        multislot = _multislot_plan(index, max_order=min(3 * len(index), 16))
+        if multislot is not None:
+            candidates.append(multislot)
+        assert plan.cost == min(c.cost for c in candidates)
 
 
 def test_verify_rejects_a_contaminated_plan():
