@@ -6,8 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import models
 import pytest
+
+import models
 import zoo
 
 ROOT = Path(__file__).resolve().parents[1]
