@@ -55,14 +55,35 @@ class AbstractEstimator(eqx.Module):
     def stochastic(self) -> bool:
         """Whether the estimator needs a PRNG key."""
 
-    @abc.abstractmethod
     def jets(
         self, atom: AbstractAtom, x: Float[Array, " n"], key: PRNGKeyArray | None
     ) -> list[JetBatch]:
-        """The jets whose weighted top coefficients estimate `atom` at `x`."""
+        """The jets whose weighted top coefficients estimate `atom` at `x`.
 
-    def _partial(self, atom: Partial, x) -> list[JetBatch]:
-        return from_plan(_cached_plan(atom.index), x.dtype)
+        Mixed partials and first-order sums are exact for every estimator; the sums over
+        coordinates of order >= 2 are what each estimator plans its own way.
+        """
+        n = x.shape[0]
+        if isinstance(atom, Partial):
+            return from_plan(_cached_plan(atom.index), x.dtype)
+        if isinstance(atom, Laplacian):
+            atom = atom.as_diagonal()
+        dims = _sum_dims(atom, n)
+        if isinstance(atom, DiagonalDerivative):
+            if atom.order == 1:
+                return _first_order(atom, x, n)
+            return self._diagonal(atom, x, key, dims)
+        if isinstance(atom, Biharmonic):
+            return self._biharmonic(x, key, dims)
+        raise NotImplementedError(type(atom).__name__)
+
+    @abc.abstractmethod
+    def _diagonal(self, atom: DiagonalDerivative, x, key, dims: int) -> list[JetBatch]:
+        """Jets for $\\sum_{i < dims} a_i \\partial_i^k$, $k \\ge 2$."""
+
+    @abc.abstractmethod
+    def _biharmonic(self, x, key, dims: int) -> list[JetBatch]:
+        """Jets for $\\sum_{i, j < dims} \\partial_i^2 \\partial_j^2$."""
 
 
 class Exact(AbstractEstimator):
@@ -72,26 +93,17 @@ class Exact(AbstractEstimator):
     def stochastic(self):
         return False
 
-    def jets(self, atom, x, key):
-        n = x.shape[0]
-        if isinstance(atom, Partial):
-            return self._partial(atom, x)
-        if isinstance(atom, Laplacian):
-            atom = atom.as_diagonal()
-        dims = _sum_dims(atom, n)
-        if isinstance(atom, DiagonalDerivative):
-            if atom.order == 1:
-                return _first_order(atom, x, n)
-            a = atom.weights_at(x, dims)
-            a = jnp.ones(dims, x.dtype) if a is None else a
-            return [sparse_pure(atom.order, jnp.arange(dims), a, x.dtype)]
-        if isinstance(atom, Biharmonic):
-            # $\sum_i u_{iiii} + 2 \sum_{i<j} u_{iijj}$ with each pair by polarisation.
-            i, j = jnp.triu_indices(dims, k=1)
-            pairs = _biharmonic_pairs(i, j, jnp.full(i.shape, 2.0, x.dtype), x.dtype)
-            diag = sparse_pure(4, jnp.arange(dims), jnp.ones(dims, x.dtype), x.dtype)
-            return [pairs, diag]
-        raise NotImplementedError(type(atom).__name__)
+    def _diagonal(self, atom, x, key, dims):
+        a = atom.weights_at(x, dims)
+        a = jnp.ones(dims, x.dtype) if a is None else a
+        return [sparse_pure(atom.order, jnp.arange(dims), a, x.dtype)]
+
+    def _biharmonic(self, x, key, dims):
+        # $\sum_i u_{iiii} + 2 \sum_{i<j} u_{iijj}$ with each pair by polarisation.
+        i, j = jnp.triu_indices(dims, k=1)
+        pairs = _biharmonic_pairs(i, j, jnp.full(i.shape, 2.0, x.dtype), x.dtype)
+        diag = sparse_pure(4, jnp.arange(dims), jnp.ones(dims, x.dtype), x.dtype)
+        return [pairs, diag]
 
 
 def _check_num_samples(name, num_samples):
@@ -117,28 +129,19 @@ class SparseSTDE(AbstractEstimator):
     def stochastic(self):
         return True
 
-    def jets(self, atom, x, key):
-        n = x.shape[0]
-        if isinstance(atom, Partial):
-            return self._partial(atom, x)
-        if isinstance(atom, Laplacian):
-            atom = atom.as_diagonal()
-        dims = _sum_dims(atom, n)
+    def _diagonal(self, atom, x, key, dims):
         scale = jnp.asarray(dims / self.num_samples, x.dtype)
-        if isinstance(atom, DiagonalDerivative):
-            if atom.order == 1:
-                return _first_order(atom, x, n)
-            idx = jax.random.randint(key, (self.num_samples,), 0, dims)
-            a = atom.weights_at(x, dims)
-            w = jnp.full(idx.shape, scale) if a is None else scale * a[idx]
-            return [sparse_pure(atom.order, idx, w, x.dtype)]
-        if isinstance(atom, Biharmonic):
-            ki, kj = jax.random.split(key)
-            i = jax.random.randint(ki, (self.num_samples,), 0, dims)
-            j = jax.random.randint(kj, (self.num_samples,), 0, dims)
-            w = jnp.full(i.shape, dims * scale)
-            return [_biharmonic_pairs(i, j, w, x.dtype)]
-        raise NotImplementedError(type(atom).__name__)
+        idx = jax.random.randint(key, (self.num_samples,), 0, dims)
+        a = atom.weights_at(x, dims)
+        w = jnp.full(idx.shape, scale) if a is None else scale * a[idx]
+        return [sparse_pure(atom.order, idx, w, x.dtype)]
+
+    def _biharmonic(self, x, key, dims):
+        ki, kj = jax.random.split(key)
+        i = jax.random.randint(ki, (self.num_samples,), 0, dims)
+        j = jax.random.randint(kj, (self.num_samples,), 0, dims)
+        w = jnp.full(i.shape, dims * dims / self.num_samples, x.dtype)
+        return [_biharmonic_pairs(i, j, w, x.dtype)]
 
 
 class DenseSTDE(AbstractEstimator):
@@ -173,41 +176,33 @@ class DenseSTDE(AbstractEstimator):
             v = jax.random.normal(key, shape, dtype=dtype)
         return jnp.zeros((self.num_samples, n), dtype).at[:, :dims].set(v)
 
-    def jets(self, atom, x, key):
-        n = x.shape[0]
-        if isinstance(atom, Partial):
-            return self._partial(atom, x)
-        if isinstance(atom, Laplacian):
-            atom = atom.as_diagonal()
-        dims = _sum_dims(atom, n)
+    def _diagonal(self, atom, x, key, dims):
+        if atom.order != 2:
+            raise ValueError(
+                f"`DenseSTDE` cannot estimate `DiagonalDerivative(order={atom.order})`: "
+                f"no distribution has E[v^{atom.order}] equal to the diagonal tensor "
+                "(odd moments vanish, and the fourth moment is never diagonal); use "
+                "`SparseSTDE` or `Exact`."
+            )
         ones = jnp.full(self.num_samples, 1 / self.num_samples, x.dtype)
-        if isinstance(atom, DiagonalDerivative):
-            if atom.order == 1:
-                return _first_order(atom, x, n)
-            if atom.order != 2:
-                raise ValueError(
-                    f"`DenseSTDE` cannot estimate `DiagonalDerivative(order={atom.order})`: "
-                    f"no distribution has E[v^{atom.order}] equal to the diagonal tensor "
-                    "(odd moments vanish, and the fourth moment is never diagonal); use "
-                    "`SparseSTDE` or `Exact`."
-                )
-            v = self._directions(key, n, dims, x.dtype)
-            a = atom.weights_at(x, dims)
-            if a is None:
-                return [dense_first_slot(2, v, ones)]
-            av = v.at[:, :dims].multiply(a)
-            return [
-                dense_first_slot(
-                    2, jnp.concatenate([v + av, v - av]), jnp.concatenate([ones / 4, -ones / 4])
-                )
-            ]
-        if isinstance(atom, Biharmonic):
-            if self.distribution != "gaussian":
-                raise ValueError(
-                    "`DenseSTDE(distribution='rademacher')` cannot estimate `Biharmonic`: "
-                    "its fourth moment gives sum_i u_iiii + 3 sum_{i != j} u_iijj; use "
-                    "`DenseSTDE(distribution='gaussian')`, `SparseSTDE` or `Exact`."
-                )
-            v = self._directions(key, n, dims, x.dtype)
-            return [dense_first_slot(4, v, ones / 3)]
-        raise NotImplementedError(type(atom).__name__)
+        v = self._directions(key, x.shape[0], dims, x.dtype)
+        a = atom.weights_at(x, dims)
+        if a is None:
+            return [dense_first_slot(2, v, ones)]
+        av = v.at[:, :dims].multiply(a)
+        return [
+            dense_first_slot(
+                2, jnp.concatenate([v + av, v - av]), jnp.concatenate([ones / 4, -ones / 4])
+            )
+        ]
+
+    def _biharmonic(self, x, key, dims):
+        if self.distribution != "gaussian":
+            raise ValueError(
+                "`DenseSTDE(distribution='rademacher')` cannot estimate `Biharmonic`: "
+                "its fourth moment gives sum_i u_iiii + 3 sum_{i != j} u_iijj; use "
+                "`DenseSTDE(distribution='gaussian')`, `SparseSTDE` or `Exact`."
+            )
+        ones = jnp.full(self.num_samples, 1 / self.num_samples, x.dtype)
+        v = self._directions(key, x.shape[0], dims, x.dtype)
+        return [dense_first_slot(4, v, ones / 3)]
