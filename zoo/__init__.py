@@ -20,7 +20,9 @@ from ._presets import (
 from ._published import published as published
 from ._solver import Solver as Solver, evaluate as evaluate, load as load
 from ._trainer import (
+    CheckpointWriteWarning as CheckpointWriteWarning,
     NonFiniteLossError as NonFiniteLossError,
+    RollbackWarning as RollbackWarning,
     finetune as finetune,
     resume as resume,
     train as train,

@@ -94,7 +94,11 @@ def read_config(run_dir: str | os.PathLike) -> RunConfig:
 
 
 class MetricsLog:
-    """Append-only `metrics.jsonl`: one JSON object per logged step, flushed per line."""
+    """Append-only `metrics.jsonl`: one JSON object per logged step, flushed per line.
+
+    `records` mirrors the file; a record joins it only once written, so a failed write
+    can be retried elsewhere (`zoo._trainer._Run.write`) without duplicating it.
+    """
 
     def __init__(self, run_dir: Path | None):
         self.path = None if run_dir is None else Path(run_dir) / METRICS
@@ -102,15 +106,22 @@ class MetricsLog:
 
     def truncate(self, step: int) -> None:
         """Keep the records with `step <= step` (those before the checkpoint resumed from)."""
-        self.records = [r for r in read_metrics(self.path.parent) if r["step"] <= step]
-        write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
+        if self.path is not None and not self.records:
+            self.records = read_metrics(self.path.parent)
+        self.records = [r for r in self.records if r["step"] <= step]
+        self.rewrite()
+
+    def rewrite(self) -> None:
+        """Write `records` as the whole file (atomically)."""
+        if self.path is not None:
+            write_text_atomic(self.path, "".join(json.dumps(r) + "\n" for r in self.records))
 
     def append(self, record: dict) -> None:
-        self.records.append(record)
         if self.path is not None:
             with open(self.path, "a") as f:
                 f.write(json.dumps(record) + "\n")
                 f.flush()
+        self.records.append(record)
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict]:

@@ -12,6 +12,7 @@ import sys
 import time
 import types
 import typing
+import warnings
 from pathlib import Path
 
 from ._config import ModelConfig, TrainConfig
@@ -233,6 +234,7 @@ def _cmd_train(args, demo: bool) -> int:
         if read_config(args.resume).train.precision == "float64":
             jax.config.update("jax_enable_x64", True)
         solver = resume(args.resume, steps=train_given.get("steps"), **common)
+        out = None
     else:
         name = args.preset or DEFAULT_PRESET
         preset = get_preset(name)
@@ -252,6 +254,7 @@ def _cmd_train(args, demo: bool) -> int:
             overwrite=args.overwrite, **common,
         )
         solver.card.setdefault("run_dir", str(out))
+    _report_moved(solver, getattr(args, "resume", None) or out)
     if solver.card.get("steps", 0) < solver.config.train.steps:
         print(f"stopped at step {solver.card.get('step')}; continue with "
               f"`{PROG} train --resume DIR`", file=sys.stderr)
@@ -302,6 +305,7 @@ def _cmd_finetune(args) -> int:
         until=args.until,
     )
     solver.card.setdefault("run_dir", str(out))
+    _report_moved(solver, out)
     if solver.card.get("steps", 0) < solver.config.train.steps:
         return 0
     _print_summary(solver)
@@ -359,8 +363,31 @@ def _cmd_bench(args) -> int:
     return 0
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"{PROG}: warning: {_one_line(message)}", file=sys.stderr, flush=True)
+
+
 def main(argv=None) -> int:
     """Entry point of `python -m zoo`; returns the exit status."""
+    with warnings.catch_warnings():
+        warnings.showwarning = _show_warning  # One line each, like the errors.
+        return _main(argv)
+
+
+def _report_moved(solver, wanted) -> None:
+    """After a failed write moved the run (`zoo.CheckpointWriteWarning`), say where it is."""
+    where = solver.card.get("run_dir", str(wanted))
+    if where == str(wanted):
+        return
+    if where is None:
+        print(f"{PROG}: error: the run could not be written anywhere; its final state is "
+              "lost with this process.", file=sys.stderr)
+    else:
+        print(f"{PROG}: the run is in `{where}` (writing to `{wanted}` failed).",
+              file=sys.stderr)
+
+
+def _main(argv) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)

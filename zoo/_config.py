@@ -77,6 +77,11 @@ class TrainConfig:
     - `devices`: data-parallel over the first `devices` devices (None: all of them); the
       full batch is drawn from the same key whatever the count and then sharded, so
       results depend on it only through float reduction order. `batch` must divide by it.
+    - `rollbacks`, `rollback_factor`: on a non-finite loss, go back to the last
+      checkpoint (kept in memory too) and go on with the learning rate multiplied by
+      `rollback_factor`, at most `rollbacks` times; 0 stops with
+      `zoo.NonFiniteLossError`. A rollback rewrites `lr` and `rollbacks` in the run's
+      config (so a resume continues with the reduced rate) and logs an event record.
     """
 
     steps: int = 10_000
@@ -96,6 +101,8 @@ class TrainConfig:
     eval_batch: int | None = None
     test_seed: int = 12345
     devices: int | None = None
+    rollbacks: int = 0
+    rollback_factor: float = 0.5
 
     def __post_init__(self):
         for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
@@ -107,7 +114,7 @@ class TrainConfig:
                     f"`TrainConfig.batch` ({self.batch}) must divide by `devices` "
                     f"({self.devices}) to shard the collocation points over them."
                 )
-        for name in ("eval_every", "checkpoint_every", "seed", "test_seed"):
+        for name in ("eval_every", "checkpoint_every", "seed", "test_seed", "rollbacks"):
             _positive_int(self, name, minimum=0)
         if self.eval_batch is not None:
             _positive_int(self, "eval_batch")
@@ -119,6 +126,12 @@ class TrainConfig:
         ):
             raise ValueError(f"`TrainConfig.lr` must be a positive finite number, got {self.lr!r}.")
         object.__setattr__(self, "lr", float(self.lr))
+        f = self.rollback_factor
+        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
+            raise ValueError(
+                f"`TrainConfig.rollback_factor` must be a number in (0, 1), got {f!r}."
+            )
+        object.__setattr__(self, "rollback_factor", float(f))
         _choice(self, "schedule", SCHEDULES)
         _choice(self, "estimator", ESTIMATORS)
         _choice(self, "distribution", DISTRIBUTIONS)

@@ -37,8 +37,11 @@ def plot_curves(path: Path, records: list[dict], card: dict, title: str) -> None
     """Loss against step, and rel-L2 against step beside the trivial fit and the published
     figure."""
     fig, (ax_loss, ax_err) = _figure(2)
-    steps = [r["step"] for r in records]
-    ax_loss.semilogy(steps, [r["loss"] for r in records], lw=1)
+    logged = [r for r in records if "loss" in r]  # Not the rollback events.
+    ax_loss.semilogy([r["step"] for r in logged], [r["loss"] for r in logged], lw=1)
+    for r in records:
+        if r.get("event") == "rollback":
+            ax_loss.axvline(r["step"], color="tab:red", lw=0.8, ls=":")
     ax_loss.set(xlabel="step", ylabel="training loss", title=title)
     evals = [(r["step"], r["rel_l2"]) for r in records if "rel_l2" in r]
     if evals:

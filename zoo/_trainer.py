@@ -14,9 +14,12 @@ one-axis device mesh, the full batch sharded over it, parameters replicated; the
 code path for one device.
 """
 
+import functools
 import math
 import statistics
+import tempfile
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -105,6 +108,7 @@ def _step_config(config: TrainConfig) -> TrainConfig:
     return config.replace(
         seed=0, log_every=1, eval_every=0, checkpoint_every=0, n_test=1, eval_batch=None,
         test_seed=0, devices=None,  # The mesh is passed on its own.
+        rollbacks=0, rollback_factor=0.5,
     )
 
 
@@ -136,31 +140,102 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     return step
 
 
+class RollbackWarning(UserWarning):
+    """The loss became non-finite and the run went back to its last checkpoint with a
+    smaller learning rate (`TrainConfig.rollbacks`)."""
+
+
+class CheckpointWriteWarning(UserWarning):
+    """A run file could not be written; the run went on in a rescue directory (or, if
+    that failed too, in memory). The message names both places and the error."""
+
+
 class _Run:
-    """A run in progress: configuration, PDE, state, and where it is written."""
+    """A run in progress: configuration, PDE, state, and where it is written.
+
+    Every write goes through `write`: if the run directory refuses it (read-only, full,
+    removed), the whole run (config, metrics so far, a checkpoint of the current state)
+    moves to a fresh rescue directory and carries on there; if that fails too, the run
+    carries on in memory and the Python API still returns the final solver. Each move is
+    reported as a `CheckpointWriteWarning`.
+    """
 
     def __init__(self, config, pde, model, optimizer, opt_state, step, run_dir, elapsed=0.0):
         self.config, self.pde = config, pde
         self.model, self.optimizer, self.opt_state = model, optimizer, opt_state
         self.step, self.run_dir, self.elapsed = step, run_dir, elapsed
         self.checkpoint_step = None
+        self.last_checkpoint = None  # (model, opt_state, step): the rollback target.
+        self.log = ckpt.MetricsLog(run_dir)
+        self.rescued = False  # Moved to a rescue directory.
+        self.moved = False  # Moved at all (rescue directory or memory).
 
     @property
     def name(self) -> str:
         return self.config.preset or getattr(self.pde, "name", "pde")
 
-    def save(self):
+    def write(self, action: Callable[[], object]) -> None:
+        """Run `action` (which writes under `self.run_dir`, or only in memory when that
+        is None); on `OSError`, move the run elsewhere and run it again there."""
+        while True:
+            try:
+                action()
+                return
+            except OSError as e:
+                if self.run_dir is None:
+                    raise
+                self._move(e)
+
+    def _move(self, error: OSError) -> None:
+        failed, reason = self.run_dir, error.strerror or str(error)
+        self.moved = True
+        if not self.rescued:
+            rescue = None
+            try:
+                rescue = Path(tempfile.mkdtemp(prefix=f"stde-zoo-rescue-{self.name}-"))
+                self.run_dir, self.log.path = rescue, rescue / ckpt.METRICS
+                ckpt.write_config(rescue, self.config)
+                self.log.rewrite()
+                self._save()
+                self.rescued = True
+                warnings.warn(
+                    f"cannot write to `{failed}` ({reason}) at step {self.step}; the run "
+                    f"continues in `{rescue}` (everything so far is there: resume from it "
+                    "or copy it back).",
+                    CheckpointWriteWarning,
+                    stacklevel=4,
+                )
+                return
+            except OSError as e:
+                failed, reason = rescue or tempfile.gettempdir(), e.strerror or str(e)
+        self.run_dir, self.log.path = None, None
+        warnings.warn(
+            f"cannot write to `{failed}` ({reason}) at step {self.step}; training continues "
+            "in memory only: nothing more is written, and the returned solver holds the "
+            "final state (save it with `solver.save`).",
+            CheckpointWriteWarning,
+            stacklevel=4,
+        )
+
+    def _save(self):
         if self.run_dir is not None:
             ckpt.save_checkpoint(
                 self.run_dir, dist.localize(self.model), dist.localize(self.opt_state),
                 step=self.step, config=self.config,
                 elapsed_s=self.elapsed,
             )
-            self.checkpoint_step = self.step
+
+    def save(self):
+        self.write(self._save)
+        self.checkpoint_step = self.step
+        self.last_checkpoint = (self.model, self.opt_state, self.step)
 
     def solver(self, card=None) -> Solver:
         model = dist.localize(self.model)
-        return Solver(model, self.pde, self.config, card or {"step": self.step})
+        card = card or {"step": self.step}
+        if self.moved:  # Where the run ended up: the CLI reports it.
+            card["run_dir"] = None if self.run_dir is None else str(self.run_dir)
+        return Solver(model, self.pde, self.config, card)
 
 
 def _prepare_dir(out, overwrite: bool) -> Path | None:
@@ -222,12 +297,13 @@ def _loop(
     _, data_key = _keys(cfg.seed)
     step_fn = make_step(cfg, run.config.freeze)
     if jax.process_index() != 0:
-        run.run_dir = None  # Process 0 alone writes the run directory.
-    log = ckpt.MetricsLog(run.run_dir)
+        run.run_dir = run.log.path = None  # Process 0 alone writes the run directory.
     if run.run_dir is not None:
-        log.truncate(run.step)
+        run.write(lambda: run.log.truncate(run.step))
     if run.checkpoint_step is None:
         run.save()
+    else:  # Resumed: the state in hand is the checkpoint's.
+        run.last_checkpoint = (run.model, run.opt_state, run.step)
     cache: dict = {}
     window_steps, window_time = 0, 0.0
     compile_s = None
@@ -249,6 +325,12 @@ def _loop(
                 what = f"the loss is {loss}" if not math.isfinite(loss) else (
                     "the parameters became non-finite"
                 )
+                if run.config.train.rollbacks > 0:
+                    _rollback(run, s, what)
+                    step_fn = make_step(run.config.train, run.config.freeze)
+                    bar.reset(total)
+                    bar.update(run.step)
+                    continue
                 where = (
                     f"the last finite checkpoint (step {run.checkpoint_step}) is "
                     f"`{run.run_dir / ckpt.CHECKPOINT}`"
@@ -257,7 +339,8 @@ def _loop(
                 )
                 raise NonFiniteLossError(
                     f"training stopped: {what} at step {s}; {where}. Try a smaller "
-                    "`lr`, or `precision='float64'`."
+                    "`lr`, `precision='float64'`, or `rollbacks=N` (restart from the last "
+                    "checkpoint with a smaller learning rate)."
                 )
             run.model, run.opt_state, run.step = model, opt_state, s
             run.elapsed += dt
@@ -279,7 +362,7 @@ def _loop(
                     last_eval = _evaluate(run, cache)
                     record.update(last_eval)
                     record["eval_s"] = time.perf_counter() - t1
-                log.append(record)
+                run.write(functools.partial(run.log.append, record))
                 error = last_eval.get("rel_l2", last_eval.get("rel_error"))
                 bar.set_postfix_str(f"loss={loss:.3g} rel_l2={_fmt(error)}")
             if s == stop or (cfg.checkpoint_every and s % cfg.checkpoint_every == 0):
@@ -294,14 +377,41 @@ def _loop(
     bar.close()
     if run.step < total:
         return run.solver()
-    card = _summary(run, log.records, compile_s)
-    if run.run_dir is not None:
-        ckpt.write_json_atomic(run.run_dir / ckpt.SUMMARY, card)
-        if plots:
-            from ._plots import write_plots
+    card = _summary(run, run.log.records, compile_s)
 
-            write_plots(run.run_dir, run.solver(card), log.records, card)
+    def finish():
+        if run.run_dir is not None:
+            ckpt.write_json_atomic(run.run_dir / ckpt.SUMMARY, card)
+
+    run.write(finish)
+    if plots and run.run_dir is not None:
+        from ._plots import write_plots
+
+        run.write(lambda: write_plots(run.run_dir, run.solver(card), run.log.records, card))
     return run.solver(card)
+
+
+def _rollback(run: _Run, s: int, what: str) -> None:
+    """Back to the last checkpoint, with the learning rate times `rollback_factor`."""
+    train = run.config.train
+    model, opt_state, step = run.last_checkpoint
+    lr = train.lr * train.rollback_factor
+    run.config = run.config.replace(train=train.replace(lr=lr, rollbacks=train.rollbacks - 1))
+    run.model, run.opt_state, run.step = model, opt_state, step
+    warnings.warn(
+        f"{what} at step {s}: back to the checkpoint of step {step} with lr {lr:.3g} "
+        f"({run.config.train.rollbacks} rollbacks left).",
+        RollbackWarning,
+        stacklevel=3,
+    )
+
+    def record():
+        run.log.truncate(step)
+        run.log.append({"step": step, "event": "rollback", "diverged_at": s, "lr": lr})
+        if run.run_dir is not None:
+            ckpt.write_config(run.run_dir, run.config)
+
+    run.write(record)
 
 
 def _summary(run: _Run, records: list[dict], compile_s) -> dict:
