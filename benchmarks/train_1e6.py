@@ -13,6 +13,7 @@ is the process's peak RSS on CPU and the device's peak bytes in use on an accele
 
 import argparse
 import json
+import os
 import platform
 import resource
 import time
@@ -30,6 +31,18 @@ def peak_mb() -> tuple[float, str]:
     if "peak_bytes_in_use" in stats:
         return stats["peak_bytes_in_use"] / 2**20, "device peak"
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "peak RSS"  # KiB
+
+
+def machine() -> str:
+    device = jax.devices()[0]
+    if device.platform != "cpu":
+        return device.device_kind
+    try:
+        with open("/proc/cpuinfo") as f:
+            model = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        model = platform.processor() or "unknown CPU"
+    return f"CPU: {model}, {len(os.sched_getaffinity(0))} cores visible"
 
 
 def device_name() -> str:
@@ -65,7 +78,7 @@ def main(argv=None) -> dict:
     memory, memory_kind = peak_mb()
     card = solver.card
     result = {
-        "device": jax.devices()[0].device_kind,
+        "device": machine(),
         "host": platform.node(),
         "dim": args.dim,
         "steps": args.steps,

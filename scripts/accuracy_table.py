@@ -17,6 +17,7 @@ resumed, so the script can be stopped and restarted. The table is written as mar
 
 import argparse
 import datetime
+import itertools
 from pathlib import Path
 
 import jax
@@ -33,6 +34,10 @@ parser.add_argument(
 )
 parser.add_argument("--dims", nargs="+", type=int, default=[100, 1000, 10000])
 parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
+parser.add_argument("--pde-seeds", nargs="+", type=int, default=[0],
+                    help="seeds of the PDE coefficients c_i (other instances of each PDE)")
+parser.add_argument("--loss", choices=["published", "unbiased"], default="published",
+                    help="residual loss (the published protocol squares one estimate)")
 parser.add_argument("--steps", type=int, default=10_000)
 parser.add_argument("--n-test", type=int, default=20_000)
 parser.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
@@ -49,12 +54,13 @@ def fmt(x, spec=".2e"):
 def table(rows) -> str:
     lines = [
         f"Accuracy, published protocol ({args.steps} steps, 100 points/step, sparse STDE "
-        f"|J|=16, 4x128 tanh MLP, Adam 1e-3 linear decay, final model on {args.n_test} "
+        f"|J|=16, 4x128 tanh MLP, Adam 1e-3 linear decay, {args.loss} loss, final model on "
+        f"{args.n_test} "
         f"streamed test points). Device: {jax.devices()[0]}. "
         f"{datetime.date.today().isoformat()}.",
         "",
-        "| PDE | d | seed | rel-L2 final | rel-L2 min | trivial fit | published (min) | "
-        "it/s | train time |",
+        "| PDE | d | PDE seed / train seed | rel-L2 final | rel-L2 min | trivial fit | "
+        "published (min) | it/s | train time |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     notes = set()
@@ -64,7 +70,8 @@ def table(rows) -> str:
             pub += " ¹"
             notes.add(THREEBODY_NOTE)
         lines.append(
-            f"| {r['pde']['name']} | {r['pde']['dim']} | {r['seed']} | {fmt(r.get('rel_l2'))} "
+            f"| {r['pde']['name']} | {r['pde']['dim']} | {r['pde']['seed']} / {r['seed']} "
+            f"| {fmt(r.get('rel_l2'))} "
             f"| {fmt(r.get('rel_l2_min'))} | {fmt(r.get('trivial_rel_l2'))} | {pub} "
             f"| {fmt(r.get('its_per_s'), '.1f')} | {fmt(r.get('train_time_s'), '.0f')} s |"
         )
@@ -79,25 +86,28 @@ def table(rows) -> str:
 
 
 rows = []
-for name in args.pdes:
-    for dim in args.dims:
-        for seed in args.seeds:
-            run_dir = args.runs / f"{name}-d{dim}-s{seed}"
-            if (run_dir / _checkpoint.SUMMARY).is_file():
-                print(f"{run_dir}: finished, reusing")
-            elif (run_dir / _checkpoint.CHECKPOINT).is_file():
-                print(f"{run_dir}: resuming")
-                zoo.resume(run_dir, progress=not args.no_progress)
-            else:
-                config = zoo.get_preset(name).train.replace(
-                    steps=args.steps, n_test=args.n_test, seed=seed,
-                    eval_every=min(1000, args.steps),
-                )
-                print(f"{run_dir}: training")
-                zoo.train(name, dim, config=config, out=run_dir, progress=not args.no_progress)
-            summary = _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "run not finished")
-            rows.append({**summary, "seed": seed})
-            out.parent.mkdir(parents=True, exist_ok=True)
-            _checkpoint.write_text_atomic(out, table(rows))
+grid = itertools.product(args.pdes, args.dims, args.pde_seeds, args.seeds)
+for name, dim, pde_seed, seed in grid:
+    suffix = ("" if pde_seed == 0 else f"-p{pde_seed}") + (
+        "" if args.loss == "published" else f"-{args.loss}"
+    )
+    run_dir = args.runs / f"{name}-d{dim}-s{seed}{suffix}"
+    if (run_dir / _checkpoint.SUMMARY).is_file():
+        print(f"{run_dir}: finished, reusing")
+    elif (run_dir / _checkpoint.CHECKPOINT).is_file():
+        print(f"{run_dir}: resuming")
+        zoo.resume(run_dir, progress=not args.no_progress)
+    else:
+        config = zoo.get_preset(name).train.replace(
+            steps=args.steps, n_test=args.n_test, seed=seed, loss=args.loss,
+            eval_every=min(1000, args.steps),
+        )
+        print(f"{run_dir}: training")
+        zoo.train(name, dim, config=config, pde_seed=pde_seed, out=run_dir,
+                  progress=not args.no_progress)
+    summary = _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "run not finished")
+    rows.append({**summary, "seed": seed})
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _checkpoint.write_text_atomic(out, table(rows))
 print(table(rows))
 print(f"written to {out}")

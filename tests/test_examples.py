@@ -46,3 +46,21 @@ def test_example_runs(name, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert expected in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_train_1e6_script_runs(tmp_path):
+    """`benchmarks/train_1e6.py` at a small dimension: it trains the shared-first-layer
+    model, evaluates the final one and writes its JSON and markdown results."""
+    import json
+    import math
+
+    from benchmarks.train_1e6 import main
+
+    result = main(["--dim", "2000", "--steps", "3", "--n-test", "64", "--out", str(tmp_path),
+                   "--no-progress"])
+    saved = json.loads((tmp_path / "train-1e6.json").read_text())
+    assert saved == json.loads(json.dumps(result))
+    assert saved["dim"] == 2000 and saved["steps"] == 3 and saved["block_size"] == 1000
+    assert math.isfinite(saved["rel_l2"]) and 0 < saved["trivial_rel_l2"] < 1
+    assert saved["peak_mb"] > 0 and saved["its_per_s"] > 0
+    assert "| 2e+03 | 3 |" in (tmp_path / "train-1e6.md").read_text()
