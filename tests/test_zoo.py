@@ -181,7 +181,10 @@ def test_out_directory_with_a_run_is_not_overwritten(full_run):
 def test_non_finite_loss_stops_with_the_step_and_keeps_the_checkpoint(tmp_path):
     out = tmp_path / "nan"
     config = CONFIG.replace(lr=1e30, schedule="constant", checkpoint_every=1)
-    message = r"at step \d+; the last finite checkpoint \(step \d+\)"
+    message = (
+        r"at step \d+; the last finite checkpoint \(step \d+\) is .*\. The likely cause is "
+        r"a learning rate too large"
+    )
     with pytest.raises(zoo.NonFiniteLossError, match=message):
         _train(out, config=config)
     records = zoo.read_metrics(out)

@@ -338,9 +338,10 @@ def _loop(
                     else "no run directory was given, so nothing was saved"
                 )
                 raise NonFiniteLossError(
-                    f"training stopped: {what} at step {s}; {where}. Try a smaller "
-                    "`lr`, `precision='float64'`, or `rollbacks=N` (restart from the last "
-                    "checkpoint with a smaller learning rate)."
+                    f"training stopped: {what} at step {s}; {where}. The likely cause is "
+                    "a learning rate too large for the scale of this loss (or a float32 "
+                    "overflow): try a smaller `lr`, `precision='float64'`, or `rollbacks=N` "
+                    "(restart from the last checkpoint with a smaller learning rate)."
                 )
             run.model, run.opt_state, run.step = model, opt_state, s
             run.elapsed += dt
