@@ -13,7 +13,11 @@ from ._embeddings import (
     FourierFeatures as FourierFeatures,
     PeriodicEmbedding as PeriodicEmbedding,
 )
-from ._finetune import freeze_labels as freeze_labels, trainable_spec as trainable_spec
+from ._finetune import (
+    freeze_labels as freeze_labels,
+    trainable_spec as trainable_spec,
+    zero_last as zero_last,
+)
 from ._mlp import MLP as MLP, ResidualMLP as ResidualMLP, SharedMLP as SharedMLP
 from ._operator_layer import (
     AbstractOperatorLayer as AbstractOperatorLayer,

@@ -84,3 +84,22 @@ def freeze_labels(model: Any, which: str = "all") -> Any:
     ```
     """
     return _mark(model, which, "train", "freeze", None)
+
+
+def zero_last(model: Any) -> Any:
+    """`model` with the weight and bias of its last `eqx.nn.Linear` (in pytree order, the
+    output layer of every network in `models`) set to zero.
+
+    The network then outputs 0 and keeps every learned feature: fine-tuning to a PDE whose
+    solution has another amplitude starts from the features rather than from the old
+    output, which Adam's bounded steps can be slow to move.
+    """
+
+    def last(m):
+        linears = [n for n in jax.tree_util.tree_leaves(m, is_leaf=_is_linear) if _is_linear(n)]
+        if not linears:
+            raise ValueError("`model` has no `eqx.nn.Linear` layer to set to zero.")
+        layer = linears[-1]
+        return [layer.weight] + ([] if layer.bias is None else [layer.bias])
+
+    return eqx.tree_at(last, model, replace_fn=jax.numpy.zeros_like)

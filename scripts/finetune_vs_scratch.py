@@ -1,14 +1,14 @@
 """Fine-tuning against training from scratch, measured.
 
     python scripts/finetune_vs_scratch.py                    # d = 100, 2000 steps
-    python scripts/finetune_vs_scratch.py --lrs 1e-3 1e-4 --freezes none first
-    python scripts/finetune_vs_scratch.py --steps 200 --dim 100 --source allen-cahn-twobody-d100
+    python scripts/finetune_vs_scratch.py --lrs 1e-3 1e-4 --freezes none first --resets none last
+    python scripts/finetune_vs_scratch.py --steps 200 --source allen-cahn-twobody-d100
 
 A new PDE of the same family (two-body Allen-Cahn with the coefficients of another seed)
 is solved from scratch with the preset's configuration, and by fine-tuning the
 pretrained solver `--source` (trained on seed 0) with the same budget and schedule, once
-per fine-tuning variant (peak learning rate x frozen layers; every variant is reported,
-not only the best). The report is the number of steps each run needs to reach the
+per fine-tuning variant (peak learning rate x frozen layers x output layer reset or not;
+every variant is reported, not only the best). The report is the number of steps each run needs to reach the
 from-scratch run's final rel-L2 (evaluated every `--eval-every` steps on the same
 streamed test points), and the ratio to the from-scratch steps.
 """
@@ -30,6 +30,8 @@ parser.add_argument("--eval-every", type=int, default=100)
 parser.add_argument("--n-test", type=int, default=5000)
 parser.add_argument("--lrs", type=float, nargs="+", help="fine-tuning peak lrs (default: preset)")
 parser.add_argument("--freezes", nargs="+", default=["none"], choices=FREEZES)
+parser.add_argument("--resets", nargs="+", default=["none"], choices=["none", "last"],
+                    help="'last': fine-tune with the output layer set to zero first")
 parser.add_argument("--out", type=Path)
 args = parser.parse_args()
 
@@ -38,7 +40,7 @@ preset, dim = source.config.pde.name, source.config.pde.dim
 config = source.config.train.replace(
     steps=args.steps, eval_every=args.eval_every, n_test=args.n_test, checkpoint_every=0
 )
-variants = list(itertools.product(args.lrs or [config.lr], args.freezes))
+variants = list(itertools.product(args.lrs or [config.lr], args.freezes, args.resets))
 
 
 def curve(records):
@@ -49,9 +51,9 @@ with tempfile.TemporaryDirectory() as tmp:
     zoo.train(preset, dim, config=config, pde_seed=args.pde_seed, out=Path(tmp) / "scratch",
               progress=False, plots=False)
     runs = {"scratch": zoo.read_metrics(Path(tmp) / "scratch")}
-    for lr, freeze in variants:
-        name = f"finetune lr={lr:g} freeze={freeze}"
-        zoo.finetune(source, preset, config=config.replace(lr=lr), freeze=freeze,
+    for lr, freeze, reset in variants:
+        name = f"finetune lr={lr:g} freeze={freeze} reset={reset}"
+        zoo.finetune(source, preset, config=config.replace(lr=lr), freeze=freeze, reset=reset,
                      pde_seed=args.pde_seed, out=Path(tmp) / name, progress=False,
                      plots=False)
         runs[name] = zoo.read_metrics(Path(tmp) / name)

@@ -87,3 +87,20 @@ def test_bad_which(model):
         models.trainable_spec(model, "middle")
     with pytest.raises(ValueError, match="no `eqx.nn.Linear`"):
         models.trainable_spec(models.PeriodicEmbedding(2, (0,)), "last")
+
+
+def test_zero_last_zeroes_only_the_output_layer(model, getkey):
+    zeroed = models.zero_last(model)
+    last = zeroed.net.net.layers[-1]
+    assert not jnp.any(last.weight) and not jnp.any(last.bias)
+    before, after = (eqx.filter(m, eqx.is_array) for m in (model, zeroed))
+    # Every other array is untouched (the first layers, the Fourier frequencies).
+    for a, b in zip(jax.tree.leaves(before.net.net.layers[:-1]),
+                    jax.tree.leaves(after.net.net.layers[:-1])):
+        assert jnp.array_equal(a, b)
+    assert jnp.array_equal(model.net.embedding.frequencies, zeroed.net.embedding.frequencies)
+    # The field is zero, so the ansatz gives its base (zero on the ball).
+    x = jax.random.uniform(getkey(), (5, 3), minval=-0.5, maxval=0.5)
+    assert jnp.all(jax.vmap(zeroed)(x) == 0)
+    with pytest.raises(ValueError, match="no `eqx.nn.Linear` layer"):
+        models.zero_last({"w": jnp.ones(3)})

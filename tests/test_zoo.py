@@ -305,6 +305,22 @@ def test_finetune_with_freezing_changes_only_trainable_leaves(full_run):
     assert "rel_l2" in tuned.card
 
 
+def test_finetune_reset_starts_from_a_zero_output_layer(full_run):
+    _, solver = full_run
+    config = CONFIG.replace(steps=1, eval_every=0)
+    tuned = zoo.finetune(solver, config=config, reset="last", progress=False, plots=False)
+    assert tuned.config.init_from.endswith("output layer reset")
+    hidden_before, hidden_after = solver.model.net.layers[:-1], tuned.model.net.layers[:-1]
+    # One Adam step from a zero output layer: the output layer moved by at most ~lr per
+    # entry (it started at zero), and no gradient reached the hidden layers.
+    last = tuned.model.net.layers[-1]
+    assert float(jnp.max(jnp.abs(last.weight))) <= 1.01 * CONFIG.lr
+    for layer_before, layer_after in zip(hidden_before, hidden_after):
+        assert _same(layer_before, layer_after)
+    with pytest.raises(ValueError, match="`reset` must be 'none' or 'last'"):
+        zoo.finetune(solver, reset="first", progress=False)
+
+
 def test_finetune_rejects_a_different_input_size(full_run):
     _, solver = full_run
     with pytest.raises(ValueError, match="input dimension 6, but the solver takes 4"):

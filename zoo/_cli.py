@@ -122,6 +122,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--freeze", default="none",
         choices=["none", "first", "last", "all-but-first", "all-but-last"],
     )
+    p.add_argument(
+        "--reset", default="none", choices=["none", "last"],
+        help="'last': start with the output layer at zero (keep features, not the output)",
+    )
     _add_run_flags(p)
     _add_config_flags(p, TrainConfig)
 
@@ -300,7 +304,8 @@ def _cmd_finetune(args) -> int:
         name = args.pde or (source.config.preset or "pde")
         out = _default_out(f"finetune-{name}", source.pde.dim)
     solver = finetune(
-        source, args.pde, config=config, freeze=args.freeze, pde_seed=args.pde_seed, out=out,
+        source, args.pde, config=config, freeze=args.freeze, reset=args.reset,
+        pde_seed=args.pde_seed, out=out,
         overwrite=args.overwrite, progress=not args.no_progress, plots=not args.no_plots,
         until=args.until,
     )

@@ -30,6 +30,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
+import models
 import pdes
 
 from . import _checkpoint as ckpt, _distributed as dist
@@ -563,6 +564,7 @@ def finetune(
     *,
     config: TrainConfig | None = None,
     freeze: str = "none",
+    reset: str = "none",
     pde_seed: int | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
@@ -585,6 +587,9 @@ def finetune(
     - `freeze`: `"none"`, `"first"`, `"last"`, `"all-but-first"` or `"all-but-last"`
       (linear layers, in order of application); frozen leaves are untouched, through
       `optax.multi_transform` and `models.freeze_labels`.
+    - `reset`: `"none"`, or `"last"` to start with the output layer set to zero
+      (`models.zero_last`): the network keeps its features but not its old output, for a
+      new PDE whose solution has another amplitude.
     - `pde_seed`: the seed when `pde` is a preset name; default the solver's PDE seed.
     - the rest as `zoo.train`.
 
@@ -598,6 +603,8 @@ def finetune(
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
     if freeze not in FREEZES:
         raise ValueError(f"`freeze` must be one of {list(FREEZES)}, got {freeze!r}.")
+    if reset not in ("none", "last"):
+        raise ValueError(f"`reset` must be 'none' or 'last', got {reset!r}.")
     base = solver.config
     old_seed = solver.pde.seed
     if pde is None:
@@ -626,11 +633,12 @@ def finetune(
         model=base.model if base is not None else ModelConfig(),
         train=config,
         freeze=freeze,
-        init_from=_describe(solver),
+        init_from=_describe(solver, reset),
         evaluation=evaluation,
     )
     dtype = dtype_of(config)
-    model = wrap_ansatz(pde.ansatz, unwrap_ansatz(solver.model))
+    net = unwrap_ansatz(solver.model)
+    model = wrap_ansatz(pde.ansatz, models.zero_last(net) if reset == "last" else net)
     model = jax.tree_util.tree_map(
         lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model
     )
@@ -653,7 +661,14 @@ def _preset_names():
     return names()
 
 
-def _describe(solver: Solver) -> str | None:
+def _describe(solver: Solver, reset: str = "none") -> str | None:
+    name = _name_of(solver)
+    if reset == "last":
+        return f"{name or 'a solver'}, output layer reset"
+    return name
+
+
+def _name_of(solver: Solver) -> str | None:
     card = solver.card or {}
     for key in ("name", "run_dir"):
         if key in card:
