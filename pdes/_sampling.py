@@ -7,7 +7,6 @@ from numbers import Real
 import diffrax
 import jax
 import jax.numpy as jnp
-import lineax as lx
 from jaxtyping import Array, Float
 
 from ._custom_types import Key
@@ -58,34 +57,27 @@ def sample_box(key: Key, n: int, low, high) -> Float[Array, "n dim"]:
 
 @functools.partial(jax.jit, static_argnums=(1, 2, 3, 4))
 def brownian_grid(key: Key, num_paths: int, dim: int, final_time: float, num_times: int):
-    """Standard Brownian paths $W$ in $\\mathbb{R}^d$ at the times $T k / m$, $k = 1..m$.
+    """Standard Brownian paths $W$ in $\\mathbb{R}^d$, each observed at `num_times` times,
+    one drawn uniformly in each slice $[T k / m, T (k + 1) / m)$, $k = 0..m-1$.
 
-    Solved with diffrax as $dY = dW$ (Euler is exact for additive noise), driven by a
-    `VirtualBrownianTree` so that the same key gives the same paths at any resolution.
-    Returns `(ts, W)` with shapes `(m,)` and `(num_paths, m, dim)`.
+    Stratified random times, not a fixed grid: with a grid $T k / m$, $k \\ge 1$, no point
+    comes near $s = 0$, where in high `dim` the paths are still near their start (in
+    d = 100, $|\\sqrt{2} W_{T/m}| \\approx 2.4$), so a quantity of interest there (the
+    parabolic PDEs' $u(0, T)$, HJB's $u(0, 0)$) would be an extrapolation. $W$ comes from
+    a diffrax `VirtualBrownianTree`, so the same key gives the same path at any times.
+    Returns `(s, W)` with shapes `(num_paths, m)` and `(num_paths, m, dim)`.
     """
-    # Pin the last time to t1 exactly: T * m / m may round above T, which diffrax rejects.
-    ts = (final_time * jnp.arange(1, num_times + 1) / num_times).at[-1].set(final_time)
-    dt = final_time / num_times
+    k_times, k_paths = jax.random.split(key)
+    u = jax.random.uniform(k_times, (num_paths, num_times))
+    s = final_time * (jnp.arange(num_times) + u) / num_times
 
-    def one_path(k):
-        bm = diffrax.VirtualBrownianTree(0.0, final_time, tol=dt / 16, shape=(dim,), key=k)
-        term = diffrax.ControlTerm(
-            lambda t, y, args: lx.DiagonalLinearOperator(jnp.ones_like(y)), bm
+    def one_path(k, times):
+        bm = diffrax.VirtualBrownianTree(
+            0.0, final_time, tol=final_time / 2**12, shape=(dim,), key=k
         )
-        sol = diffrax.diffeqsolve(
-            term,
-            diffrax.Euler(),
-            0.0,
-            final_time,
-            dt,
-            jnp.zeros(dim),
-            saveat=diffrax.SaveAt(ts=ts),
-            max_steps=num_times + 1,
-        )
-        return sol.ys
+        return jax.vmap(lambda t: bm.evaluate(0.0, t))(times)
 
-    return ts, jax.vmap(one_path)(jax.random.split(key, num_paths))
+    return s, jax.vmap(one_path)(jax.random.split(k_paths, num_paths), s)
 
 
 def brownian_points(
@@ -102,8 +94,7 @@ def brownian_points(
     point; ceil(n / num_times) paths are simulated and the first `n` points kept.
     """
     num_paths = math.ceil(n / num_times)
-    ts, w = brownian_grid(key, num_paths, dim, final_time, num_times)
-    s = jnp.broadcast_to(ts[None, :], w.shape[:2])
+    s, w = brownian_grid(key, num_paths, dim, final_time, num_times)
     x, t = jax.vmap(jax.vmap(transform))(w, s)
     pts = jnp.concatenate([x, t[..., None]], axis=-1).reshape(-1, dim + 1)
     return pts[:n]

@@ -8,9 +8,9 @@ A new PDE of the same family (two-body Allen-Cahn with the coefficients of anoth
 is solved from scratch with the preset's configuration, and by fine-tuning the
 pretrained solver `--source` (trained on seed 0) with the same budget and schedule, once
 per fine-tuning variant (peak learning rate x frozen layers x output layer reset or not;
-every variant is reported, not only the best). The report is the number of steps each run needs to reach the
-from-scratch run's final rel-L2 (evaluated every `--eval-every` steps on the same
-streamed test points), and the ratio to the from-scratch steps.
+every variant is reported, not only the best). The report is the number of steps each
+run needs to reach the from-scratch run's final rel-L2 (evaluated every `--eval-every`
+steps on the same streamed test points), and the ratio to the from-scratch steps.
 """
 
 import argparse
