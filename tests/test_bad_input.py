@@ -1204,6 +1204,13 @@ CASES = [
         r"one of \[.*\], got 'middle'",
     ),
     C(
+        "models.zero_last",
+        "a model without linear layers",
+        lambda: models.zero_last({"w": jnp.ones(3)}),
+        "model",
+        r"has no `eqx.nn.Linear` layer to set to zero",
+    ),
+    C(
         "models.freeze_labels",
         "which='first' on a model without linear layers",
         lambda: models.freeze_labels({"w": jnp.ones(3)}, "first"),
