@@ -173,11 +173,18 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
         line = json.dumps(header).encode()
     except (TypeError, ValueError) as e:
         raise ValueError(f"`metadata` must be JSON-serialisable: {e}") from None
+    write_bytes_atomic(path, line + b"\n" + payload)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same directory and
+    `os.replace`: an interrupted write leaves the previous file (or none), never half of
+    one, and no temporary file behind."""
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(line + b"\n" + payload)
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
