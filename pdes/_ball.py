@@ -19,7 +19,7 @@ from ._base import (
     exact_method,
 )
 from ._custom_types import Key, Point, Scalar
-from ._fields import threebody_stats, twobody_stats, twobody_terms, weighted_sums
+from ._fields import threebody_terms, twobody_terms, weighted_sums
 from ._sampling import check_sampling, sample_ball, sample_sphere
 
 SECOND_ORDER = ("poisson", "allen-cahn", "sine-gordon")
@@ -117,11 +117,13 @@ class BallPDE(AbstractPDE):
     def _b(self, x):
         return 1 - jnp.sum(x**2) / self.radius**2
 
-    def _stats(self, x, order):
-        c = self.coefficients.astype(x.dtype)
+    def _terms(self, x, order):
         if self.body == "three":
-            return threebody_stats(x, c)
-        return twobody_stats(x, c, order)
+            return threebody_terms(x)
+        return twobody_terms(x, order)
+
+    def _stats(self, x, order):
+        return weighted_sums(self._terms(x, order), self.coefficients.astype(x.dtype))
 
     def _solution(self, x):
         power = 2 if self.equation == "biharmonic" else 1
@@ -156,15 +158,12 @@ class BallPDE(AbstractPDE):
             first = b * st["sum1"] - 2 / r2 * st["s"] * jnp.sum(x)
             u = b * st["s"]
             return self.scale * third + self.scale**2 * u * first
-        # Δ(b s) = s Δb + 2 ∇b·∇s + b Δs with ∇b = -2x/R², Δb = -2d/R².
-        if self.body == "three":
-            st = self._stats(x, 2)
-            lap = -2 * d / r2 * st["s"] - 4 / r2 * st["xgrad"] + b * st["lap"]
-        else:  # The same, combined before the sums: two reductions instead of three.
-            t = twobody_terms(x, 2)
-            rows = {"s": t["s"], "lap": -2 * d / r2 * t["s"] - 4 / r2 * t["xgrad"] + b * t["lap"]}
-            st = weighted_sums(rows, self.coefficients.astype(x.dtype))
-            lap = st["lap"]
+        # Δ(b s) = s Δb + 2 ∇b·∇s + b Δs with ∇b = -2x/R², Δb = -2d/R², combined
+        # before the sums: two reductions instead of three.
+        t = self._terms(x, 2)
+        rows = {"s": t["s"], "lap": -2 * d / r2 * t["s"] - 4 / r2 * t["xgrad"] + b * t["lap"]}
+        st = weighted_sums(rows, self.coefficients.astype(x.dtype))
+        lap = st["lap"]
         u = self.scale * b * st["s"]
         return self.scale * lap + nonlinearity(self.equation, u)
 

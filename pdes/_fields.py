@@ -55,7 +55,7 @@ def twobody_partials(x: Float[Array, " d"]) -> dict:
 
 def twobody_terms(x: Float[Array, " d"], order: int = 2) -> dict:
     """The summands over $i$ of the two-body sums the forcings need, each shape (d-1,);
-    `twobody_stats` weights them by $c_i$ and sums.
+    `weighted_sums` weights them by $c_i$ and sums.
 
     Keys: `s` (all that `order=0` gives); `xgrad` $= x\\cdot\\nabla s$; `lap` $= \\Delta s$;
     with `order >= 3` also `sum1` $= \\sum_j s_j$, `sum3` $= \\sum_j s_{jjj}$, `xdiag2`
@@ -79,11 +79,6 @@ def twobody_terms(x: Float[Array, " d"], order: int = 2) -> dict:
     return terms
 
 
-def twobody_stats(x: Float[Array, " d"], c: Float[Array, " d-1"], order: int = 2) -> dict:
-    """`twobody_terms` weighted by `c` and summed."""
-    return weighted_sums(twobody_terms(x, order), c)
-
-
 def weighted_sums(terms: dict, c) -> dict:
     """`{k: sum(c * v)}` as one stacked reduction: separate sums make XLA materialise
     every shared intermediate (9 arrays of `d` floats per point for the Laplacian
@@ -93,8 +88,9 @@ def weighted_sums(terms: dict, c) -> dict:
     return dict(zip(terms, sums))
 
 
-def threebody_stats(x: Float[Array, " d"], c: Float[Array, " d-2"]) -> dict:
-    """`s`, `xgrad` and `lap` for $s = \\sum_i c_i e^{m_i}$, $m_i = x_i x_{i+1} x_{i+2}$.
+def threebody_terms(x: Float[Array, " d"]) -> dict:
+    """Summands of `s`, `xgrad` and `lap` for $s = \\sum_i c_i e^{m_i}$,
+    $m_i = x_i x_{i+1} x_{i+2}$, each shape (d-2,), for `weighted_sums`.
 
     $\\partial_{x_i} e^{m} = x_{i+1} x_{i+2} e^{m}$: the chain-rule factors that the
     published forcing omitted.
@@ -102,6 +98,4 @@ def threebody_stats(x: Float[Array, " d"], c: Float[Array, " d-2"]) -> dict:
     a, b, z = x[:-2], x[1:-1], x[2:]
     m = a * b * z
     e = jnp.exp(m)
-    return weighted_sums(
-        {"s": e, "xgrad": 3 * m * e, "lap": e * ((b * z) ** 2 + (a * z) ** 2 + (a * b) ** 2)}, c
-    )
+    return {"s": e, "xgrad": 3 * m * e, "lap": e * ((b * z) ** 2 + (a * z) ** 2 + (a * b) ** 2)}
