@@ -1,6 +1,13 @@
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):
@@ -12,4 +19,18 @@ def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):
     return all(
         np.shape(a) == np.shape(b) and bool(jnp.allclose(a, b, rtol=rtol, atol=atol))
         for a, b in zip(xs, ys)
+    )
+
+
+def run_python(*args, cwd=ROOT, timeout=600) -> subprocess.CompletedProcess:
+    """`python *args` in a fresh process, on the CPU, with the repository importable;
+    output captured as text."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
+    return subprocess.run(
+        [sys.executable, *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )

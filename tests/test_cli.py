@@ -6,14 +6,13 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from helpers import ROOT, run_python
 
 import zoo
 from zoo import _cli as cli
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "--dim",
     "4",
@@ -34,15 +33,7 @@ TINY = [
 
 
 def run_cli(*args, timeout=300):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    return subprocess.run(
-        [sys.executable, "-m", "zoo", *map(str, args)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_python("-m", "zoo", *args, timeout=timeout)
 
 
 def assert_one_line_error(proc, *fragments, code=None):

@@ -1,13 +1,7 @@
 """Smoke tests: every example runs end to end with tiny settings."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+from helpers import ROOT, run_python
 
 EXAMPLES = {
     "prebuilt_solver.py": (
@@ -38,11 +32,7 @@ EXAMPLES = {
 )
 def test_example_runs(name, tmp_path):
     args, expected = EXAMPLES[name]
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(
-        [sys.executable, str(ROOT / "examples" / name), *args],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
+    proc = run_python(ROOT / "examples" / name, *args, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert expected in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stderr
@@ -54,11 +44,9 @@ def test_train_1e6_script_runs(tmp_path):
     import json
     import math
 
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    args = ["--dim", "2000", "--steps", "3", "--n-test", "64", "--out", str(tmp_path),
+    args = ["--dim", "2000", "--steps", "3", "--n-test", "64", "--out", tmp_path,
             "--no-progress"]
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.train_1e6", *args], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = run_python("-m", "benchmarks.train_1e6", *args)
     assert proc.returncode == 0, proc.stderr
     saved = json.loads((tmp_path / "train-1e6.json").read_text())
     assert saved["dim"] == 2000 and saved["steps"] == 3 and saved["block_size"] == 1000

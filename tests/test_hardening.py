@@ -4,17 +4,15 @@ import json
 import math
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from helpers import run_python
 
 import models
 import zoo
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY = [
     "allen-cahn-twobody",
     "--dim",
@@ -84,14 +82,8 @@ def test_crash_during_a_checkpoint_write_keeps_the_previous_one(tmp_path, monkey
 
 
 def _run_fresh_process(out: Path) -> list[dict]:
-    env = dict(os.environ, PYTHONPATH=str(ROOT), JAX_PLATFORMS="cpu")
-    subprocess.run(
-        [sys.executable, "-m", "zoo", "train", *TINY, "--out", str(out)],
-        check=True,
-        env=env,
-        capture_output=True,
-        cwd=ROOT,
-    )
+    proc = run_python("-m", "zoo", "train", *TINY, "--out", out)
+    assert proc.returncode == 0, proc.stderr[-3000:]
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
 
 
