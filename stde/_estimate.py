@@ -4,9 +4,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from ._custom_types import ScalarField
-from ._estimators import AbstractEstimator, Exact
-from ._jets import merge
-from ._operators import AbstractOperator
+from ._estimators import AbstractEstimator, Exact, _cached_plan
+from ._jets import from_plans, merge
+from ._operators import AbstractOperator, Partial
 from ._taylor.base import AbstractTaylorEngine
 
 
@@ -115,9 +115,9 @@ def evaluate(
     _check_key(key)
     engine = default_engine() if engine is None else engine
 
-    outputs = []
-    for o in operators:
-        batches = []
+    p = len(operators)
+    batches, partials = [], []
+    for q, o in enumerate(operators):
         for coef, atom in o.terms():
             top = atom.max_coordinate()
             if top is not None and top >= n:
@@ -127,10 +127,16 @@ def evaluate(
             sub = None
             if estimator.stochastic:
                 key, sub = jax.random.split(key)
+            if isinstance(atom, Partial):
+                # Exact for every estimator; planned together below so that partials
+                # share their jets.
+                partials.append((q, coef, _cached_plan(atom.index)))
+                continue
             for b in estimator.jets(atom, x, sub):
-                batches.append(b._replace(weight=coef * b.weight))
-        outputs.append(batches)
-    value, est = engine.propagate(fn, x, merge(outputs))
+                w = jnp.zeros((p, b.num_jets), b.weight.dtype).at[q].set(coef * b.weight.sum(0))
+                batches.append(b._replace(weight=w))
+    batches += from_plans(partials, p, x.dtype)
+    value, est = engine.propagate(fn, x, merge(batches))
     grad = jax.grad(fn)(x) if gradient else None
     return Evaluation(value, est[0] if single else est, grad)
 

@@ -1,5 +1,6 @@
 """Runtime jet batches: the arrays an engine pushes through a function."""
 
+from fractions import Fraction
 from typing import NamedTuple
 
 import jax.numpy as jnp
@@ -15,7 +16,9 @@ class JetBatch(NamedTuple):
     Jet `j` puts direction $\\sum_a$ `val[j, k - 1, a]` $e_{\\text{idx}[j, a]}$ in slot $k$
     (sparse form, `m` coordinates per jet), or `val[j, k - 1]` itself when `idx` is `None`
     (dense form, `m` = the input dimension). Output `q` is
-    $\\sum_j$ `weight[q, j]` $y_{\\text{order}}^{(j)}$.
+    $\\sum_j$ `weight[q, j]` $y_{\\text{order}}^{(j)}$, plus
+    $\\sum_{k < \\text{order}} \\sum_j$ `lower_weight[q, k - 1, j]` $y_k^{(j)}$ when
+    `lower_weight` is given (one jet then serves partials of several orders).
     """
 
     order: int
@@ -25,6 +28,7 @@ class JetBatch(NamedTuple):
     # Whether any jet has a direction in slot `order` (static): if not, the collapsed top
     # input is zero and need not be propagated.
     top_input: bool = True
+    lower_weight: Float[Array, "p order_minus_1 n"] | None = None
 
     @property
     def num_jets(self) -> int:
@@ -46,27 +50,70 @@ def dense_first_slot(order: int, directions, weight) -> JetBatch:
 
 
 def from_plan(plan: Plan, dtype) -> list[JetBatch]:
-    """The jets of a static plan, one batch per order, all over the plan's coordinates."""
-    coords = sorted({c for mi in plan.target for c in mi})
-    position = {c: a for a, c in enumerate(coords)}
+    """The jets of one static plan (its target as the one output)."""
+    return from_plans([(0, 1.0, plan)], 1, dtype)
+
+
+def from_plans(terms: list[tuple[int, object, Plan]], p: int, dtype) -> list[JetBatch]:
+    """The jets of several static plans, `terms` = `(output q, coefficient, plan)`, with
+    every direction pushed once.
+
+    A pure directional jet has $y_k(c v) = c^k y_k(v)$, and the coefficients $y_k$,
+    $k < K$, of the $K$-jet $(v, 0, \\ldots)$ are those of the $k$-jet: so the single-slot
+    jets of all plans whose directions are parallel become one jet, pushed to the highest
+    order any of them needs, and each plan reads the coefficient of its own order (the
+    1D KdV's eight partials up to $u_{txxx}$ need five jets instead of sixteen). Multi-slot
+    jets are pushed as planned. Coefficients may be traced; the plans are static.
+    """
+    pure: dict = {}  # normalised direction -> {term index: {order: Fraction}}
+    multi: dict = {}  # order -> [(term index, PlannedJet)]
+    for t, (_, _, plan) in enumerate(terms):
+        for pj in plan.jets:
+            (slot, direction), *rest = pj.jet.slots
+            if rest or slot != 1:
+                multi.setdefault(pj.jet.order, []).append((t, pj))
+                continue
+            scale = direction[0][1]
+            v = tuple((c, a / scale) for c, a in direction)
+            k = pj.jet.order
+            by_order = pure.setdefault(v, {}).setdefault(t, {})
+            by_order[k] = by_order.get(k, Fraction(0)) + pj.weight * scale**k
+
+    # Group the directions by the order they are pushed to: one batch per order.
+    groups: dict = {}
+    for v, uses in pure.items():
+        top = max(k for by_order in uses.values() for k in by_order)
+        groups.setdefault(top, []).append((v, uses))
     batches = []
-    for order in sorted({pj.jet.order for pj in plan.jets}):
-        jets = [pj for pj in plan.jets if pj.jet.order == order]
+    for order in sorted(set(groups) | set(multi)):
+        jets = [(((1, v),), uses) for v, uses in groups.get(order, [])]
+        jets += [(pj.jet.slots, {t: {order: pj.weight}}) for t, pj in multi.get(order, [])]
+        coords = sorted({c for slots, _ in jets for _, d in slots for c, _ in d})
+        position = {c: a for a, c in enumerate(coords)}
         val = np.zeros((len(jets), order, len(coords)))
-        for j, pj in enumerate(jets):
-            for slot, direction in pj.jet.slots:
+        static = np.zeros((len(terms), order, len(jets)))  # per term, per order, per jet
+        for j, (slots, uses) in enumerate(jets):
+            for slot, direction in slots:
                 for c, coef in direction:
                     val[j, slot - 1, position[c]] = float(coef)
+            for t, by_order in uses.items():
+                for k, w in by_order.items():
+                    static[t, k - 1, j] += float(w)
+        weights = jnp.zeros((p, order, len(jets)), dtype)
+        for t, (q, coef, _) in enumerate(terms):
+            if static[t].any():
+                weights = weights.at[q].add(coef * jnp.asarray(static[t], dtype))
+        lower = weights[:, : order - 1] if static[:, : order - 1].any() else None
         idx = np.broadcast_to(np.array(coords), (len(jets), len(coords)))
-        weight = np.array([[float(pj.weight) for pj in jets]])
-        top_input = any(slot == order for pj in jets for slot, _ in pj.jet.slots)
+        top_input = any(slot == order for slots, _ in jets for slot, _ in slots)
         batches.append(
             JetBatch(
                 order,
                 jnp.asarray(idx),
                 jnp.asarray(val, dtype),
-                jnp.asarray(weight, dtype),
+                weights[:, order - 1],
                 top_input,
+                lower,
             )
         )
     return batches
@@ -79,26 +126,31 @@ def _pad(batch: JetBatch, m: int) -> JetBatch:
     # Padding coordinates repeat the first one with coefficient zero: no new direction.
     idx = jnp.concatenate([batch.idx, jnp.repeat(batch.idx[:, :1], extra, axis=1)], axis=1)
     val = jnp.pad(batch.val, ((0, 0), (0, 0), (0, extra)))
-    return JetBatch(batch.order, idx, val, batch.weight)
+    return batch._replace(idx=idx, val=val)
 
 
-def merge(outputs: list[list[JetBatch]]) -> list[JetBatch]:
-    """Merge the batches of several outputs into one batch per (order, form).
-
-    Output `q`'s batches get weight rows that are zero for every other output, so one
-    propagation serves all outputs.
-    """
-    p = len(outputs)
+def merge(batches: list[JetBatch]) -> list[JetBatch]:
+    """Merge batches (each with weights for all `p` outputs) into one per (order, form),
+    so that one propagation serves all of them."""
     keyed: dict = {}
-    for q, batches in enumerate(outputs):
-        for b in batches:
-            w = jnp.zeros((p, b.num_jets), b.weight.dtype).at[q].set(b.weight.sum(0))
-            keyed.setdefault((b.order, b.idx is None), []).append(b._replace(weight=w))
+    for b in batches:
+        keyed.setdefault((b.order, b.idx is None), []).append(b)
     merged = []
     for (order, dense), group in sorted(keyed.items()):
         if not dense:
             m = max(b.val.shape[2] for b in group)
             group = [_pad(b, m) for b in group]
+        lower = None
+        if any(b.lower_weight is not None for b in group):
+            lower = jnp.concatenate(
+                [
+                    b.lower_weight
+                    if b.lower_weight is not None
+                    else jnp.zeros(b.weight.shape[:1] + (order - 1, b.num_jets), b.weight.dtype)
+                    for b in group
+                ],
+                axis=2,
+            )
         merged.append(
             JetBatch(
                 order,
@@ -106,6 +158,7 @@ def merge(outputs: list[list[JetBatch]]) -> list[JetBatch]:
                 jnp.concatenate([b.val for b in group]),
                 jnp.concatenate([b.weight for b in group], axis=1),
                 any(b.top_input for b in group),
+                lower,
             )
         )
     return merged

@@ -631,16 +631,21 @@ class TaylorEngine(AbstractTaylorEngine):
         total = 0.0
         primal = None
         for b in batches:
-            interp = _Interpreter(b.order, b.weight)
             k = b.order
+            p, n = b.weight.shape
+            # Collapsing pays when there are fewer outputs than jets; otherwise each jet
+            # keeps its own top coefficient and the weights apply at the end.
+            expand = p > n
+            weight = jnp.eye(n, dtype=b.weight.dtype) if expand else b.weight
+            interp = _Interpreter(k, weight)
             if b.idx is None:
                 lower = b.val[:, : k - 1]
-                top = b.weight @ b.val[:, k - 1] if b.top_input else None
+                top = weight @ b.val[:, k - 1] if b.top_input else None
                 series = _Dense(x, lower, top)
             else:
                 top = None
                 if b.top_input:
-                    top = b.weight[:, :, None] * b.val[None, :, k - 1, :]
+                    top = weight[:, :, None] * b.val[None, :, k - 1, :]
                 series = _Sparse(x, b.idx[:, :, None], b.val[:, : k - 1], top)
             (out,) = interp.run(closed.jaxpr, closed.consts, [series])
             if isinstance(out, _Sparse):
@@ -648,7 +653,10 @@ class TaylorEngine(AbstractTaylorEngine):
             if isinstance(out, _Dense):
                 primal = out.primal
                 if out.top is not None:
-                    total = total + out.top
+                    total = total + (b.weight @ out.top if expand else out.top)
+                if b.lower_weight is not None:
+                    # `out.lower` is (n, K - 1): the lower coefficients of every jet.
+                    total = total + jnp.einsum("pkn,nk->p", b.lower_weight, out.lower)
             else:
                 primal = out
         if primal is None:

@@ -22,14 +22,16 @@ class JetEngine(AbstractTaylorEngine):
         total = 0.0
         for b in batches:
 
-            def top(idx, val, order=b.order):
+            def coefficients(idx, val):
                 if idx is None:
                     series = tuple(val)
                 else:
                     series = tuple(jnp.zeros_like(x).at[idx].add(v) for v in val)
                 _, coeffs = jet.jet(fn, (x,), (series,))
-                return coeffs[order - 1]
+                return jnp.stack(coeffs)  # (order,): y_1 .. y_order
 
-            tops = jax.vmap(top, in_axes=(None if b.idx is None else 0, 0))(b.idx, b.val)
-            total = total + b.weight @ tops
+            ys = jax.vmap(coefficients, in_axes=(None if b.idx is None else 0, 0))(b.idx, b.val)
+            total = total + b.weight @ ys[:, b.order - 1]
+            if b.lower_weight is not None:
+                total = total + jnp.einsum("pkn,nk->p", b.lower_weight, ys[:, : b.order - 1])
         return primal, total
