@@ -81,17 +81,24 @@ class InitialValueAnsatz(AbstractField):
     """$u(x, t) = g(x) + (t - t_0)\\, N(x, t)$: $u(\\cdot, t_0) = g$ exactly.
 
     The input is $(x, t)$ with time the last coordinate; `net` sees the whole input and `g`
-    the spatial part `x[:-1]`. `g` is a static callable, so a model holding it is saved
-    with `models.save` and loaded with `models.load(path, like=skeleton)`.
+    the spatial part `x[:-1]`, or with `full_input=True` the whole input: then
+    $u = g(x, t) + (t - t_0) N$, for a base that is the initial condition at $t_0$ only
+    (e.g. carried by the heat flow, smooth where the initial condition is not). `g` is a
+    static callable, so a model holding it is saved with `models.save` and loaded with
+    `models.load(path, like=skeleton)`.
     """
 
     net: AbstractField
     g: Callable = eqx.field(static=True)
     t0: float = eqx.field(static=True)
+    full_input: bool = eqx.field(static=True)
 
-    def __init__(self, net: AbstractField, g: Callable, t0: float = 0.0):
+    def __init__(
+        self, net: AbstractField, g: Callable, t0: float = 0.0, full_input: bool = False
+    ):
         """**Arguments:** `net` $N$ on the full input (space + time); `g`, maps the spatial
-        point (shape `(in_size - 1,)`) to a scalar; `t0`, the initial time."""
+        point (shape `(in_size - 1,)`), or the whole input if `full_input`, to a scalar;
+        `t0`, the initial time."""
         if net.in_size < 2:
             raise ValueError(
                 f"`InitialValueAnsatz` needs `net.in_size` >= 2 (space then time), got "
@@ -100,6 +107,9 @@ class InitialValueAnsatz(AbstractField):
         self.net = net
         self.g = _check_g(g, "InitialValueAnsatz")
         self.t0 = check_finite_float(t0, "t0")
+        if not isinstance(full_input, bool):
+            raise ValueError(f"`full_input` must be a bool, got {full_input!r}.")
+        self.full_input = full_input
 
     @property
     def in_size(self) -> int:
@@ -107,10 +117,11 @@ class InitialValueAnsatz(AbstractField):
 
     def __call__(self, x: Point) -> Scalar:
         x = check_point(x, self.in_size, where="InitialValueAnsatz")
-        return jnp.asarray(self.g(x[:-1]), x.dtype) + (x[-1] - self.t0) * self.net(x)
+        base = self.g(x if self.full_input else x[:-1])
+        return jnp.asarray(base, x.dtype) + (x[-1] - self.t0) * self.net(x)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return dict(net=self.net, g=self.g, t0=self.t0)
+        return dict(net=self.net, g=self.g, t0=self.t0, full_input=self.full_input)
 
 
 class TerminalValueAnsatz(AbstractField):

@@ -17,6 +17,7 @@ ANSATZ_KINDS = (
     "ball",
     "clamped-ball",
     "initial-value",
+    "evolved-initial-value",
     "terminal-value",
     "periodic-initial-value",
     "none",
@@ -91,6 +92,9 @@ class Ansatz(eqx.Module):
     - `"ball"`: $u = (1 - |x|^2/R^2) N$ (Dirichlet zero on the sphere of radius `radius`);
     - `"clamped-ball"`: $u = (1 - |x|^2/R^2)^2 N$ (also $\\partial_n u = 0$);
     - `"initial-value"`: $u = g(x) + t N$ with `condition` $= g$;
+    - `"evolved-initial-value"`: $u = h(x, t) + t N$ with `condition` $= h$, a function of
+      the whole input with $h(\\cdot, 0) = g$ (e.g. $g$ carried by the heat flow, smooth for
+      $t > 0$ where $g$ has kinks);
     - `"terminal-value"`: $u = g(x) + (T - t) N$, $T$ = `final_time`;
     - `"periodic-initial-value"`: as `"initial-value"`, and $N$ should see $x$ only through
       $(\\cos(2\\pi x/P), \\sin(2\\pi x/P))$ with $P$ = `period`;
@@ -132,7 +136,7 @@ class Ansatz(eqx.Module):
         if self.kind in ("ball", "clamped-ball"):
             b = 1 - jnp.sum(spatial**2) / self.radius**2
             return b if self.kind == "ball" else b**2
-        if self.kind in ("initial-value", "periodic-initial-value"):
+        if self.kind in ("initial-value", "evolved-initial-value", "periodic-initial-value"):
             return x[self.dim]
         if self.kind == "terminal-value":
             return self.final_time - x[self.dim]
@@ -142,6 +146,8 @@ class Ansatz(eqx.Module):
         """The part of the ansatz that does not depend on the network."""
         if self.condition is None:
             return jnp.zeros((), x.dtype)
+        if self.kind == "evolved-initial-value":
+            return self.condition(x)
         return self.condition(x[: self.dim])
 
 

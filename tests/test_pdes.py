@@ -154,7 +154,10 @@ def test_residual_of_non_solution_matches_nested_ad(name, getkey):
     res = jax.jit(jax.vmap(lambda y: pde.residual(v, y)))(x)
     f = jax.vmap(lambda y: 0.0 if pde.exact_solution is None else forcing_of(pde, y))(x)
     expect = jax.jit(jax.vmap(ad_lhs(pde, v)))(x) - f
-    np.testing.assert_allclose(res, expect, rtol=1e-10, atol=1e-10)
+    # Allen-Cahn-parabolic's residual uses h_t = Δh for its quadrature heat-flow base
+    # (pdes/_parabolic.py), which holds to ~1e-8 relative (the next test), not to 1e-10.
+    tol = 1e-7 if name == "allen-cahn-parabolic" else 1e-10
+    np.testing.assert_allclose(res, expect, rtol=tol, atol=tol)
 
 
 def test_gradient_enhanced_kdv_matches_ad_of_residual(getkey):
@@ -393,3 +396,38 @@ def test_bad_counts_and_options():
         pdes.get("poisson-twobody", dim=3, sampling="uniform")
     with pytest.raises(ValueError, match=r"`x` must have shape \(n, 3\)"):
         pdes.trivial_rel_l2(pde, jnp.zeros((4,)))
+
+
+def test_allen_cahn_parabolic_base_is_the_heat_flow_of_g():
+    # h(x, t) = E arctan(max_i (x_i + sqrt(2t) Z_i)): against Monte Carlo, the heat equation
+    # h_t = Δh by nested AD, and h(., 0+) = g.
+    d = 10
+    pde = pdes.get("allen-cahn-parabolic", dim=d)
+    assert pde.ansatz.kind == "evolved-initial-value"
+    key = jax.random.PRNGKey(0)
+    for i, (t, scale) in enumerate([(0.3, 0.0), (0.05, 0.5), (0.2, 1.0)]):
+        x = scale * jax.random.normal(jax.random.fold_in(key, i), (d,), jnp.float64)
+        y = jnp.append(x, t)
+        z = jax.random.normal(jax.random.fold_in(key, 100 + i), (200_000, d), jnp.float64)
+        samples = jnp.arctan(jnp.max(x + jnp.sqrt(2 * t) * z, axis=1))
+        err = float(jnp.std(samples)) / math.sqrt(samples.size)
+        assert abs(float(pde.evolved_condition(y)) - float(jnp.mean(samples))) < 5 * err
+        h_t = jax.grad(pde.evolved_condition)(y)[d]
+        lap = jnp.trace(jax.hessian(pde.evolved_condition)(y)[:d, :d])
+        np.testing.assert_allclose(h_t, lap, rtol=1e-7)
+        early = jnp.append(x, 1e-16)  # h - g ~ sqrt(2t) E max Z ~ 3e-8
+        g = pde.initial_condition(x)
+        np.testing.assert_allclose(pde.evolved_condition(early), g, atol=1e-6)
+
+
+def test_allen_cahn_parabolic_residual_in_float32_is_finite():
+    # The heat-flow base passes through erfc at arguments where a float32 jet of
+    # `1 - erf` would cancel to zero; the engine keeps the primitive's own value.
+    pde = pdes.get("allen-cahn-parabolic", dim=50)
+    import zoo
+
+    u = zoo.build_model(pde, zoo.ModelConfig(width=16, depth=2), key=jax.random.PRNGKey(0))
+    xs = pde.sample_interior(jax.random.PRNGKey(1), 20).astype(jnp.float32)
+    keys = jax.random.split(jax.random.PRNGKey(2), 20)
+    r = jax.vmap(lambda x, k: pde.residual(u, x, estimator=stde.SparseSTDE(8), key=k))(xs, keys)
+    assert r.dtype == jnp.float32 and bool(jnp.all(jnp.isfinite(r)))

@@ -302,6 +302,8 @@ def wrap_ansatz(ansatz: pdes.Ansatz, core):
         return models.ClampedBallAnsatz(core, ansatz.radius)
     if kind in ("initial-value", "periodic-initial-value"):
         return models.InitialValueAnsatz(core, ansatz.condition, 0.0)
+    if kind == "evolved-initial-value":
+        return models.InitialValueAnsatz(core, ansatz.condition, 0.0, full_input=True)
     if kind == "terminal-value":
         return models.TerminalValueAnsatz(core, ansatz.condition, ansatz.final_time)
     return core

@@ -224,7 +224,10 @@ class _Interpreter:
         k = self.order
         x0 = arg.primal
         unit = (jnp.ones_like(x0),) + (jnp.zeros_like(x0),) * (k - 1)
-        out, derivs = jet.jet(f, (x0,), (unit,))
+        _, derivs = jet.jet(f, (x0,), (unit,))
+        # The primal from the primitive itself: some jet rules compose it from others and
+        # lose precision (jet's erfc is 1 - erf, zero in float32 from x ~ 4 on).
+        out = f(x0)
         xs = [None] + [arg.lower[:, i] for i in range(k - 1)]  # x_1 .. x_{K-1}
         bell = {(0, 0): None}  # None stands for the constant 1
         for m in range(1, k + 1):
