@@ -3,6 +3,7 @@
     python scripts/finetune_vs_scratch.py                    # d = 100, 2000 steps
     python scripts/finetune_vs_scratch.py --lrs 1e-3 1e-4 --freezes none first --resets none last
     python scripts/finetune_vs_scratch.py --steps 200 --source allen-cahn-twobody-d100
+    python scripts/finetune_vs_scratch.py --steps 10000 --resets last --budgets 1 0.5 0.3
 
 A new PDE of the same family (two-body Allen-Cahn with the coefficients of another seed)
 is solved from scratch with the preset's configuration, and by fine-tuning the
@@ -11,6 +12,12 @@ per fine-tuning variant (peak learning rate x frozen layers x output layer reset
 every variant is reported, not only the best). The report is the number of steps each
 run needs to reach the from-scratch run's final rel-L2 (evaluated every `--eval-every`
 steps on the same streamed test points), and the ratio to the from-scratch steps.
+
+With a schedule that decays to zero, every run's error keeps falling until its last step,
+so a fine-tuning run that shares the from-scratch schedule can only match it near the
+end; `--budgets` also runs each variant with a shorter budget (a fraction of `--steps`,
+its schedule decaying over that budget): the fewest steps that reach the from-scratch
+error is then the smallest budget that does.
 """
 
 import argparse
@@ -32,6 +39,8 @@ parser.add_argument("--lrs", type=float, nargs="+", help="fine-tuning peak lrs (
 parser.add_argument("--freezes", nargs="+", default=["none"], choices=FREEZES)
 parser.add_argument("--resets", nargs="+", default=["none"], choices=["none", "last"],
                     help="'last': fine-tune with the output layer set to zero first")
+parser.add_argument("--budgets", type=float, nargs="+", default=[1.0],
+                    help="fine-tuning budgets as fractions of --steps (each its own schedule)")
 parser.add_argument("--out", type=Path)
 args = parser.parse_args()
 
@@ -40,7 +49,9 @@ preset, dim = source.config.pde.name, source.config.pde.dim
 config = source.config.train.replace(
     steps=args.steps, eval_every=args.eval_every, n_test=args.n_test, checkpoint_every=0
 )
-variants = list(itertools.product(args.lrs or [config.lr], args.freezes, args.resets))
+variants = list(
+    itertools.product(args.lrs or [config.lr], args.freezes, args.resets, args.budgets)
+)
 
 
 def curve(records):
@@ -51,9 +62,11 @@ with tempfile.TemporaryDirectory() as tmp:
     zoo.train(preset, dim, config=config, pde_seed=args.pde_seed, out=Path(tmp) / "scratch",
               progress=False, plots=False)
     runs = {"scratch": zoo.read_metrics(Path(tmp) / "scratch")}
-    for lr, freeze, reset in variants:
-        name = f"finetune lr={lr:g} freeze={freeze} reset={reset}"
-        zoo.finetune(source, preset, config=config.replace(lr=lr), freeze=freeze, reset=reset,
+    for lr, freeze, reset, budget in variants:
+        steps = round(budget * args.steps)
+        name = f"finetune lr={lr:g} freeze={freeze} reset={reset} steps={steps}"
+        run_config = config.replace(lr=lr, steps=steps)
+        zoo.finetune(source, preset, config=run_config, freeze=freeze, reset=reset,
                      pde_seed=args.pde_seed, out=Path(tmp) / name, progress=False,
                      plots=False)
         runs[name] = zoo.read_metrics(Path(tmp) / name)
@@ -72,6 +85,7 @@ for name, records in runs.items():
     c, n = curve(records), reached(records)
     result["runs"][name] = {
         "steps_to_scratch_final": n,
+        "budget": c[-1][0],
         "ratio_to_scratch": None if n is None else n / reached(runs["scratch"]),
         "first_eval": c[0],
         "final_rel_l2": c[-1][1],
