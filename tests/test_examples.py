@@ -55,3 +55,22 @@ def test_train_1e6_script_runs(tmp_path):
     assert saved["device"].startswith("CPU: ")
     row = next(line for line in proc.stdout.splitlines() if line.startswith("| 2e+03 | 3 |"))
     assert row in (tmp_path / "train-1e6.md").read_text()
+
+
+@pytest.mark.slow
+def test_finetune_vs_scratch_script_runs(tmp_path):
+    """`scripts/finetune_vs_scratch.py` with tiny budgets: every variant and budget is a run
+    in the report, each with its own number of steps."""
+    import json
+
+    out = tmp_path / "ft.json"
+    args = ["--steps", "4", "--eval-every", "2", "--n-test", "64", "--resets", "none", "last",
+            "--budgets", "1", "0.5", "--out", out]
+    proc = run_python(ROOT / "scripts" / "finetune_vs_scratch.py", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    runs = json.loads(out.read_text())["runs"]
+    assert set(runs) == {"scratch"} | {
+        f"finetune lr=0.001 freeze=none reset={r} steps={s}" for r in ("none", "last")
+        for s in (4, 2)
+    }
+    assert {v["budget"] for v in runs.values()} == {4, 2}
