@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 from jax.experimental import jet
 
@@ -143,6 +144,47 @@ _REWRITES = {
 _JET_RULES = {p.name for p in jet.jet_rules}
 
 
+def _polynomial_rule(q):
+    """Derivatives of an $f$ with $f' = q(f)$ for a polynomial $q$: then
+    $f^{(j+1)} = P_j'(f)\\, q(f)$ with $P_0(y) = y$, so every derivative is a polynomial in
+    the primal output (tanh: $q = 1 - y^2$; logistic: $q = y - y^2$; exp: $q = y$)."""
+    q = np.polynomial.Polynomial(q)
+
+    def rule(x, y, k):
+        polys, p = [], np.polynomial.Polynomial([0, 1])
+        for _ in range(k):
+            p = p.deriv() * q
+            polys.append(p)
+        powers = [jnp.ones_like(y), y]
+        for _ in range(max(len(p.coef) for p in polys) - 2):
+            powers.append(powers[-1] * y)
+        return [sum(float(c) * powers[i] for i, c in enumerate(p.coef) if c) for p in polys]
+
+    return rule
+
+
+def _trigonometric_rule(shift):
+    """$\\sin^{(j)} = \\sin(x + j\\pi/2)$: derivatives cycle through $\\pm\\sin, \\pm\\cos$."""
+
+    def rule(x, y, k):
+        s, c = (y, jnp.cos(x)) if shift == 0 else (jnp.sin(x), y)
+        cycle = [c, -s, -c, s]
+        return [cycle[(j + shift) % 4] for j in range(k)]
+
+    return rule
+
+
+# Elementwise functions whose derivatives are cheap in closed form (a few products of the
+# primal output), instead of one `jet` of the function along the unit series.
+_DERIVATIVES = {
+    "tanh": _polynomial_rule([1, 0, -1]),
+    "logistic": _polynomial_rule([0, 1, -1]),
+    "exp": _polynomial_rule([0, 1]),
+    "sin": _trigonometric_rule(0),
+    "cos": _trigonometric_rule(1),
+}
+
+
 def _bind(prim, params):
     rewrite = _REWRITES.get(prim.name)
     if rewrite is not None:
@@ -213,7 +255,7 @@ class _Interpreter:
             top = jax.vmap(tangent)(*tops)
         return _Dense(out, lower, top)
 
-    def unary(self, f, arg: _Dense):
+    def unary(self, f, arg: _Dense, name: str | None = None):
         r"""An elementwise function of one jet-carrying argument, by Faà di Bruno:
         $y_m = \sum_j f^{(j)}(x_0) B_{m,j}(x_1, \ldots)$ with the Bell polynomials $B$.
 
@@ -223,11 +265,15 @@ class _Interpreter:
         """
         k = self.order
         x0 = arg.primal
-        unit = (jnp.ones_like(x0),) + (jnp.zeros_like(x0),) * (k - 1)
-        _, derivs = jet.jet(f, (x0,), (unit,))
         # The primal from the primitive itself: some jet rules compose it from others and
         # lose precision (jet's erfc is 1 - erf, zero in float32 from x ~ 4 on).
         out = f(x0)
+        rule = _DERIVATIVES.get(name)
+        if rule is not None:
+            derivs = rule(x0, out, k)
+        else:
+            unit = (jnp.ones_like(x0),) + (jnp.zeros_like(x0),) * (k - 1)
+            _, derivs = jet.jet(f, (x0,), (unit,))
         xs = [None] + [arg.lower[:, i] for i in range(k - 1)]  # x_1 .. x_{K-1}
         bell = {(0, 0): None}  # None stands for the constant 1
         for m in range(1, k + 1):
@@ -414,6 +460,35 @@ class _Interpreter:
         top = None if s.top is None else jnp.einsum("pnm,nm...->p...", s.top, cols)
         return _Dense(out, lower, top)
 
+    def dense_contract(self, params, args):
+        """`dot_general` of a constant with a jet-carrying operand that it contracts fully
+        (a layer's weight times its input): the coefficients stacked on a leading axis of
+        one matrix product, which leaves them leading in the result, as the representation
+        wants them (a JVP under `vmap` would put them last and transpose back)."""
+        (lc, rc), (lb, rb) = params["dimension_numbers"]
+        lhs, rhs = args
+        dense_first = isinstance(lhs, _Dense)
+        d, c = (lhs, rhs) if dense_first else (rhs, lhs)
+        d_contract, c_contract = (lc, rc) if dense_first else (rc, lc)
+        if lb or rb or d.primal.ndim != len(d_contract):
+            return None
+        kwargs = {
+            "precision": params.get("precision"),
+            "preferred_element_type": params.get("preferred_element_type"),
+        }
+        primals = (d.primal, c) if dense_first else (c, d.primal)
+        out = lax.dot_general(*primals, params["dimension_numbers"], **kwargs)
+
+        def apply(t):  # t: (B, *S) -> (B, *free of the constant)
+            dims = ((tuple(a + 1 for a in d_contract), tuple(c_contract)), ((), ()))
+            return lax.dot_general(t, c, dims, **kwargs).astype(out.dtype)
+
+        n = d.lower.shape[0]
+        lower = apply(d.lower.reshape((-1,) + d.primal.shape))
+        lower = lower.reshape((n, self.order - 1) + out.shape)
+        top = None if d.top is None else apply(d.top)
+        return _Dense(out, lower, top)
+
     def sparse_reduce_sum(self, s: _Sparse, axes):
         out = jnp.sum(s.primal, axis=axes)
         keep = [a for a in range(s.primal.ndim) if a not in axes]
@@ -452,9 +527,9 @@ class _Interpreter:
             if result is not None:
                 return result
             args = [self.densify(a) if isinstance(a, _Sparse) else a for a in args]
-        return self.dense_rule(name, f, args)
+        return self.dense_rule(name, f, args, params)
 
-    def dense_rule(self, name, f, args):
+    def dense_rule(self, name, f, args, params=None):
         pos = [i for i, a in enumerate(args) if isinstance(a, _Dense)]
         linear = (
             name in _LINEAR
@@ -462,6 +537,10 @@ class _Interpreter:
             or (name in _LINEAR_IN_FIRST and pos == [0])
         )
         if linear:
+            if name == "dot_general" and params is not None:
+                contracted = self.dense_contract(params, args)
+                if contracted is not None:
+                    return contracted
             return self.linear(f, args)
         if name not in _JET_RULES and name not in _REWRITES:
             raise unsupported_error(name, "default")
@@ -473,7 +552,8 @@ class _Interpreter:
                 if not isinstance(a, _Dense)
             ):
                 i = pos[0]
-                return self.unary(lambda v: f(*args[:i], v, *args[i + 1 :]), dense[0])
+                unary = name if len(args) == 1 else None  # a closed-form rule applies
+                return self.unary(lambda v: f(*args[:i], v, *args[i + 1 :]), dense[0], unary)
             if name == "mul" and len(pos) == 2 and args[0].primal.shape == args[1].primal.shape:
                 return self.product(args[0], args[1])
         return self.generic(f, args)
