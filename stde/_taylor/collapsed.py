@@ -197,9 +197,14 @@ def _is_float(x) -> bool:
 
 
 class _Interpreter:
-    def __init__(self, order: int, weight: jax.Array):
+    def __init__(self, order: int, weight: jax.Array, identity: bool = False):
         self.order = order
         self.weight = weight  # (p, n)
+        self.identity = identity  # `weight` is the identity: every jet keeps its own top
+
+    def collapse(self, values: jax.Array) -> jax.Array:
+        """$\\sum_j$ `weight[q, j]` `values[j]`: the per-jet top terms, summed."""
+        return values if self.identity else jnp.tensordot(self.weight, values, axes=1)
 
     # --- representations ------------------------------------------------------------
 
@@ -299,7 +304,7 @@ class _Interpreter:
             return jnp.zeros_like(xs[1]) if acc is None else acc
 
         lower = jnp.stack([coefficient(m) for m in range(1, k)], axis=1)
-        top = jnp.tensordot(self.weight, coefficient(k, start=2), axes=1)
+        top = self.collapse(coefficient(k, start=2))
         if arg.top is not None:
             top = top + derivs[0] * arg.top
         return _Dense(out, lower.astype(out.dtype), top.astype(out.dtype))
@@ -321,7 +326,7 @@ class _Interpreter:
 
         lower = jnp.stack([leibniz(m, 0, m) for m in range(1, k)], axis=1)
         rem = leibniz(k, 1, k - 1) if k > 1 else jnp.zeros((1,) + out.shape, out.dtype)
-        top = jnp.tensordot(self.weight, jnp.broadcast_to(rem, lower.shape[:1] + out.shape), axes=1)
+        top = self.collapse(jnp.broadcast_to(rem, lower.shape[:1] + out.shape))
         if a.top is not None:
             top = top + a.top * b.primal
         if b.top is not None:
@@ -354,7 +359,7 @@ class _Interpreter:
                 return jnp.stack(coeffs[: k - 1]), coeffs[k - 1]
 
             lower, rem = jax.vmap(per_jet)(*[args[i].lower for i in pos])
-            remainder = jnp.tensordot(self.weight, rem, axes=1)
+            remainder = self.collapse(rem)
         top = remainder
         if any(args[i].top is not None for i in pos):
             p = self.weight.shape[0]
@@ -720,7 +725,7 @@ class TaylorEngine(AbstractTaylorEngine):
             # keeps its own top coefficient and the weights apply at the end.
             expand = p > n
             weight = jnp.eye(n, dtype=b.weight.dtype) if expand else b.weight
-            interp = _Interpreter(k, weight)
+            interp = _Interpreter(k, weight, identity=expand)
             if b.idx is None:
                 lower = b.val[:, : k - 1]
                 top = weight @ b.val[:, k - 1] if b.top_input else None
