@@ -1105,6 +1105,13 @@ CASES = [
         "g",
         r"callable.*got float",
     ),
+    T(
+        "models.InitialValueAnsatz",
+        "full_input not a bool",
+        lambda: models.InitialValueAnsatz(_net(), f, full_input="yes"),
+        "full_input",
+        r"bool, got 'yes'",
+    ),
     C(
         "models.InitialValueAnsatz.__call__",
         "x of shape (4,) for in_size 3",

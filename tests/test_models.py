@@ -31,6 +31,10 @@ FIELDS = {
     "ball": lambda k: models.BallAnsatz(models.MLP(4, 16, 3, key=k)),
     "clamped-ball": lambda k: models.ClampedBallAnsatz(models.MLP(4, 16, 3, key=k), radius=2.0),
     "initial-value": lambda k: models.InitialValueAnsatz(models.MLP(4, 16, 3, key=k), _g, 0.1),
+    # The base sees the whole input (time included), e.g. a heat-evolved initial condition.
+    "evolved-initial-value": lambda k: models.InitialValueAnsatz(
+        models.MLP(4, 16, 3, key=k), _g, 0.1, full_input=True
+    ),
     "terminal-value": lambda k: models.TerminalValueAnsatz(models.MLP(4, 16, 3, key=k), _g, 0.3),
     # in_size 4, coords (0, 2), K = 2: 2 + 2 * 2 * 2 = 10 inputs to the net.
     "periodic": lambda k: models.PeriodicAnsatz(
@@ -151,6 +155,8 @@ def test_ansatz_constraints(getkey):
     # Initial and terminal data hold exactly; time is the last coordinate.
     ivp = models.InitialValueAnsatz(net, _g, t0=0.1)
     assert jnp.allclose(ivp(x.at[-1].set(0.1)), _g(x[:-1]), rtol=1e-14)
+    evolved = models.InitialValueAnsatz(net, _g, t0=0.1, full_input=True)  # g sees (x, t)
+    assert jnp.allclose(evolved(x.at[-1].set(0.1)), _g(x.at[-1].set(0.1)), rtol=1e-14)
     tvp = models.TerminalValueAnsatz(net, _g, T=0.3)
     assert jnp.allclose(tvp(x.at[-1].set(0.3)), _g(x[:-1]), rtol=1e-14)
     assert not jnp.allclose(tvp(x.at[-1].set(0.0)), _g(x[:-1]))
