@@ -335,3 +335,14 @@ def test_float64_unbiased_loss_runs():
     solver = _train(config=config)
     assert solver.dtype == jnp.float64
     assert math.isfinite(solver.card["final_loss"]) and "rel_l2" in solver.card
+
+
+def test_error_curve_uses_the_point_error_where_there_is_no_rel_l2():
+    from zoo._plots import error_series
+
+    domain = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5, "rel_l2": 0.1}]
+    point = [{"step": 1, "loss": 1.0}, {"step": 2, "loss": 0.5, "rel_error": 2e-3}]
+    assert error_series(domain)[0] == [(2, 0.1)]
+    evals, label, ylabel = error_series(point)
+    assert evals == [(2, 2e-3)] and "u_ref" in label and "reference point" in ylabel
+    assert error_series([{"step": 1, "loss": 1.0}])[0] == []

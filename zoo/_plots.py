@@ -33,6 +33,17 @@ def _save(fig, path: Path) -> None:
         raise
 
 
+def error_series(records: list[dict]) -> tuple[list[tuple[int, float]], str, str]:
+    """(step, error) pairs, legend label and axis label of the error curve. Point-evaluation
+    PDEs (parabolic, HJB) log the relative error of u at their reference point instead of a
+    rel-L2 over the domain."""
+    key, label, ylabel = "rel_l2", "rel-L2 (this run)", "relative L2 error"
+    if not any(key in r for r in records) and any("rel_error" in r for r in records):
+        key, label = "rel_error", "|u - u_ref| / |u_ref| (this run)"
+        ylabel = "relative error at the reference point"
+    return [(r["step"], r[key]) for r in records if key in r], label, ylabel
+
+
 def plot_curves(path: Path, records: list[dict], card: dict, title: str) -> None:
     """Loss against step, and rel-L2 against step beside the trivial fit and the published
     figure."""
@@ -43,9 +54,9 @@ def plot_curves(path: Path, records: list[dict], card: dict, title: str) -> None
         if r.get("event") == "rollback":
             ax_loss.axvline(r["step"], color="tab:red", lw=0.8, ls=":")
     ax_loss.set(xlabel="step", ylabel="training loss", title=title)
-    evals = [(r["step"], r["rel_l2"]) for r in records if "rel_l2" in r]
+    evals, label, ylabel = error_series(records)
     if evals:
-        ax_err.semilogy(*zip(*evals), "o-", label="rel-L2 (this run)")
+        ax_err.semilogy(*zip(*evals), "o-", label=label)
         if card.get("trivial_rel_l2") is not None:
             ax_err.axhline(card["trivial_rel_l2"], color="gray", ls=":", label="trivial fit")
         if card.get("published_rel_l2") is not None:
@@ -54,8 +65,8 @@ def plot_curves(path: Path, records: list[dict], card: dict, title: str) -> None
             )
         ax_err.legend()
     else:
-        ax_err.text(0.5, 0.5, "no rel-L2 for this PDE", ha="center", transform=ax_err.transAxes)
-    ax_err.set(xlabel="step", ylabel="relative L2 error")
+        ax_err.text(0.5, 0.5, "no error evaluations", ha="center", transform=ax_err.transAxes)
+    ax_err.set(xlabel="step", ylabel=ylabel)
     _save(fig, path)
 
 
