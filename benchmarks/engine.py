@@ -237,8 +237,8 @@ def summarise(rows):
         if not ok:
             out.append(cell[-1])
             continue
-        med = lambda k: statistics.median(r[k] for r in ok)
-        row = dict(ok[-1], its_per_s=med("its_per_s"), compile_s=med("compile_s"))
+        its = statistics.median(r["its_per_s"] for r in ok)
+        row = dict(ok[-1], its_per_s=its, compile_s=statistics.median(r["compile_s"] for r in ok))
         row["peak_mb"] = max(r["peak_mb"] for r in ok)
         ratios = [r["ratio_to_floor"] for r in ok if r.get("ratio_to_floor") is not None]
         row["ratio_to_floor"] = statistics.median(ratios) if ratios else None

@@ -15,6 +15,7 @@ from ._embeddings import (
 )
 from ._finetune import (
     freeze_labels as freeze_labels,
+    output_bias as output_bias,
     trainable_spec as trainable_spec,
     zero_last as zero_last,
 )

@@ -86,6 +86,25 @@ def freeze_labels(model: Any, which: str = "all") -> Any:
     return _mark(model, which, "train", "freeze", None)
 
 
+def _last_linear(model: Any, purpose: str) -> eqx.nn.Linear:
+    linears = [n for n in jax.tree_util.tree_leaves(model, is_leaf=_is_linear) if _is_linear(n)]
+    if not linears:
+        raise ValueError(f"`model` has no `eqx.nn.Linear` layer {purpose}.")
+    return linears[-1]
+
+
+def output_bias(model: Any) -> Any:
+    """The bias of the last `eqx.nn.Linear` (in pytree order, the output layer of every
+    network in `models`), as a getter for `eqx.tree_at`.
+
+    **Raises:** `ValueError` if `model` has no linear layer or the last one has no bias.
+    """
+    bias = _last_linear(model, "to take the output bias from").bias
+    if bias is None:
+        raise ValueError("The last `eqx.nn.Linear` of `model` has no bias.")
+    return bias
+
+
 def zero_last(model: Any) -> Any:
     """`model` with the weight and bias of its last `eqx.nn.Linear` (in pytree order, the
     output layer of every network in `models`) set to zero.
@@ -96,10 +115,7 @@ def zero_last(model: Any) -> Any:
     """
 
     def last(m):
-        linears = [n for n in jax.tree_util.tree_leaves(m, is_leaf=_is_linear) if _is_linear(n)]
-        if not linears:
-            raise ValueError("`model` has no `eqx.nn.Linear` layer to set to zero.")
-        layer = linears[-1]
+        layer = _last_linear(m, "to set to zero")
         return [layer.weight] + ([] if layer.bias is None else [layer.bias])
 
     return eqx.tree_at(last, model, replace_fn=jax.numpy.zeros_like)

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import jaxtyping
@@ -1216,6 +1217,20 @@ CASES = [
         lambda: models.zero_last({"w": jnp.ones(3)}),
         "model",
         r"has no `eqx.nn.Linear` layer to set to zero",
+    ),
+    C(
+        "models.output_bias",
+        "a model without linear layers",
+        lambda: models.output_bias({"w": jnp.ones(3)}),
+        "model",
+        r"has no `eqx.nn.Linear` layer to take the output bias from",
+    ),
+    C(
+        "models.output_bias",
+        "an output layer without bias",
+        lambda: models.output_bias(eqx.nn.Linear(2, 1, use_bias=False, key=jax.random.key(0))),
+        "model",
+        r"last `eqx.nn.Linear` of `model` has no bias",
     ),
     C(
         "models.freeze_labels",

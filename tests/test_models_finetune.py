@@ -104,3 +104,12 @@ def test_zero_last_zeroes_only_the_output_layer(model, getkey):
     assert jnp.all(jax.vmap(zeroed)(x) == 0)
     with pytest.raises(ValueError, match="no `eqx.nn.Linear` layer"):
         models.zero_last({"w": jnp.ones(3)})
+
+
+def test_output_bias_is_the_last_layers_bias(model):
+    bias = models.output_bias(model)
+    assert bias is model.net.net.layers[-1].bias
+    moved = eqx.tree_at(models.output_bias, model, bias + 2.0)
+    x = jnp.array([0.1, -0.2, 0.3])
+    # The ball ansatz multiplies the network by (1 - |x|^2).
+    assert jnp.allclose(moved(x) - model(x), 2.0 * (1 - jnp.sum(x**2)), rtol=1e-5)

@@ -346,3 +346,43 @@ def test_error_curve_uses_the_point_error_where_there_is_no_rel_l2():
     evals, label, ylabel = error_series(point)
     assert evals == [(2, 2e-3)] and "u_ref" in label and "reference point" in ylabel
     assert error_series([{"step": 1, "loss": 1.0}])[0] == []
+
+
+def test_residual_bias_init_minimises_the_residual_over_the_bias():
+    """Poisson's residual is affine in the output bias, so Gauss-Newton lands on the
+    least-squares bias over the fit's points: checked against the closed form
+    b* = b0 - sum(r0 g) / sum(g^2), g = dr/db, computed here by finite differences."""
+    import models
+    from zoo._trainer import fit_output_bias, make_estimator, sample
+
+    pde = pdes.get("poisson-threebody", dim=6)
+    net = zoo.build_model(pde, MODEL, key=jax.random.key(0))
+    config = zoo.TrainConfig(batch=20, estimator="exact")
+    key = jax.random.key(1)
+    fitted = fit_output_bias(net, pde, config, key)
+    x = sample(pde, jax.random.split(key)[0], 200, jnp.float32)  # the fit's points
+
+    def residuals(bias):
+        m = eqx.tree_at(models.output_bias, net, bias)
+        est = make_estimator(config)
+        return jax.vmap(lambda y: pde.residual(m, y, estimator=est, key=None))(x).reshape(-1)
+
+    b0 = models.output_bias(net)
+    r0 = residuals(b0)
+    g = residuals(b0 + 1.0) - r0  # exact for an affine residual, up to rounding
+    best = b0 - jnp.sum(r0 * g) / jnp.sum(g * g)
+    b1 = models.output_bias(fitted)
+    assert jnp.allclose(b1, best, rtol=1e-3, atol=1e-3), (b1, best)
+    assert jnp.mean(residuals(b1) ** 2) < jnp.mean(r0**2)
+    # Only the output bias moved.
+    same = eqx.tree_at(models.output_bias, fitted, b0)
+    assert all(jnp.array_equal(a, b) for a, b in zip(jax.tree.leaves(same), jax.tree.leaves(net)))
+
+
+def test_three_body_presets_start_from_the_residual_bias():
+    assert zoo.get_preset("allen-cahn-threebody").train.init_bias == "residual"
+    assert zoo.get_preset("allen-cahn-twobody").train.init_bias == "default"
+    import jaxtyping
+
+    with pytest.raises(jaxtyping.TypeCheckError, match="init_bias"):
+        zoo.TrainConfig(init_bias="zero")

@@ -85,6 +85,8 @@ def _ball_presets():
                     f"{eq}-{body}body",
                     f"{text} on the unit ball, {body}-body exact solution, u = 0 on the sphere",
                     default_dim=100,
+                    # The three-body solution is ~K (1 - |x|^2) with K ~ 10: start there.
+                    train=TrainConfig(init_bias="residual" if body == "three" else "default"),
                 )
             )
     for eq, text in _DESCRIPTIONS.items():

@@ -61,6 +61,31 @@ def _keys(seed: int):
     return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
 
 
+def fit_output_bias(model, pde, config: TrainConfig, key, dtype=jnp.float32, iters: int = 5):
+    """`model` with its output bias set by Gauss-Newton on the mean squared residual of
+    `pde` over `10 * config.batch` points drawn with `key` (`TrainConfig.init_bias`)."""
+    n = 10 * config.batch
+    kx, kr = jax.random.split(key)
+    x = sample(pde, kx, n, dtype)
+    keys = jax.random.split(kr, n)
+    estimator = make_estimator(config)
+
+    def residual(bias):
+        m = eqx.tree_at(models.output_bias, model, bias)
+        r = jax.vmap(lambda y, k: pde.residual(m, y, estimator=estimator, key=k))(x, keys)
+        return r.reshape(-1)
+
+    @jax.jit
+    def newton(bias):
+        r, jr = jax.jvp(residual, (bias,), (jnp.ones_like(bias),))
+        return bias - jnp.sum(r * jr) / jnp.sum(jr * jr)
+
+    bias = models.output_bias(model)
+    for _ in range(iters):
+        bias = newton(bias)
+    return eqx.tree_at(models.output_bias, model, bias)
+
+
 def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     model = eqx.combine(params, static)
     estimator = make_estimator(config)
@@ -514,6 +539,8 @@ def train(
     run_dir = _prepare_dir(out, overwrite)
     init_key, _ = _keys(run_config.train.seed)
     net = build_model(pde, run_config.model, key=init_key, dtype=dtype)
+    if run_config.train.init_bias == "residual":
+        net = fit_output_bias(net, pde, run_config.train, jax.random.fold_in(init_key, 1), dtype)
     optimizer = make_optimizer(run_config.train, net, run_config.freeze)
     run = _Run(run_config, pde, net, optimizer, optimizer.init(params_of(net)), 0, run_dir)
     if run_dir is not None:
