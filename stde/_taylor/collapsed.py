@@ -196,6 +196,19 @@ def _is_float(x) -> bool:
     return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
 
 
+
+def _split_contraction(params, args, kind):
+    """For a batch-free `dot_general` with one operand of type `kind`: (that operand, the
+    other, their contracted axes, whether it is the left one); None with batch axes."""
+    (lc, rc), (lb, rb) = params["dimension_numbers"]
+    if lb or rb:
+        return None
+    lhs, rhs = args
+    first = isinstance(lhs, kind)
+    if first:
+        return lhs, rhs, lc, rc, True
+    return rhs, lhs, rc, lc, False
+
 class _Interpreter:
     def __init__(self, order: int, weight: jax.Array, identity: bool = False):
         self.order = order
@@ -446,12 +459,11 @@ class _Interpreter:
     def sparse_contract(self, prim, params, args):
         """`dot_general` contracting every axis of a sparse operand with a constant: a
         gather of the constant's slices, never a product with one-hots."""
-        (lc, rc), (lb, rb) = params["dimension_numbers"]
-        lhs, rhs = args
-        sparse_first = isinstance(lhs, _Sparse)
-        s, c = (lhs, rhs) if sparse_first else (rhs, lhs)
-        s_contract, c_contract = (lc, rc) if sparse_first else (rc, lc)
-        if lb or rb or s.primal.ndim != 1 or tuple(s_contract) != (0,):
+        split = _split_contraction(params, args, _Sparse)
+        if split is None:
+            return None
+        s, c, s_contract, c_contract, _ = split
+        if s.primal.ndim != 1 or tuple(s_contract) != (0,):
             return None
         out = prim.bind(*[a.primal if isinstance(a, _Sparse) else a for a in args], **params)
         # Output axes are lhs free then rhs free; the sparse side has none, so the output
@@ -470,12 +482,11 @@ class _Interpreter:
         (a layer's weight times its input): the coefficients stacked on a leading axis of
         one matrix product, which leaves them leading in the result, as the representation
         wants them (a JVP under `vmap` would put them last and transpose back)."""
-        (lc, rc), (lb, rb) = params["dimension_numbers"]
-        lhs, rhs = args
-        dense_first = isinstance(lhs, _Dense)
-        d, c = (lhs, rhs) if dense_first else (rhs, lhs)
-        d_contract, c_contract = (lc, rc) if dense_first else (rc, lc)
-        if lb or rb or d.primal.ndim != len(d_contract):
+        split = _split_contraction(params, args, _Dense)
+        if split is None:
+            return None
+        d, c, d_contract, c_contract, dense_first = split
+        if d.primal.ndim != len(d_contract):
             return None
         kwargs = {
             "precision": params.get("precision"),
