@@ -107,3 +107,17 @@ def test_engine_benchmark_quick_run_in_rounds(tmp_path):
     assert len(csv_rows) == 5  # header + 2 engines x 2 rounds
     md = (tmp_path / "engine.md").read_text()
     assert "2 rounds" in md and "| stde | " in md and (tmp_path / "engine.png").is_file()
+
+
+def test_supervised_reference_script_runs():
+    """`scripts/supervised_reference.py` at tiny settings: one JSON line per PDE seed, with
+    the trainer's error measures."""
+    import json
+
+    proc = run_python(ROOT / "scripts" / "supervised_reference.py", "allen-cahn-twobody",
+                      "--dim", "6", "--pde-seeds", "0", "1", "--width", "8", "--steps", "5")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["pde_seed"] for r in rows] == [0, 1]
+    assert all(r["steps"] == 5 and r["width"] == 8 and 0 < r["trivial_rel_l2"] < 1 for r in rows)
+    assert all(0 < r["rel_l2"] for r in rows)

@@ -1,0 +1,72 @@
+"""How well does the preset's network fit the exact solution by plain regression?
+
+    python scripts/supervised_reference.py allen-cahn-twobody --dim 1000 --pde-seeds 0 1
+    python scripts/supervised_reference.py allen-cahn-twobody --dim 1000 --width 512
+
+The same network, ansatz, optimiser, schedule, step count and points per step as the
+preset's training, but the loss is the squared error against the exact solution u* at
+the points: what the architecture and the protocol's budget can reach with the answer in
+hand. A PINN under the same protocol is not expected to beat it by much; where both stop
+at the same error, that error is the protocol's, not the solver's. The error is measured
+as the trainer measures it (final model, `n_test` streamed points from `test_seed`).
+"""
+
+import argparse
+import json
+import time
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+
+import zoo
+from zoo._evaluate import sample, stream_errors
+from zoo._optim import make_optimizer
+
+parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+parser.add_argument("preset", help="a preset with an exact solution, e.g. allen-cahn-twobody")
+parser.add_argument("--dim", type=int, default=None)
+parser.add_argument("--pde-seeds", type=int, nargs="+", default=[0])
+parser.add_argument("--width", type=int, default=None, help="default: the preset's")
+parser.add_argument("--steps", type=int, default=None, help="default: the preset's")
+args = parser.parse_args()
+
+
+def fit(preset, pde_seed):
+    cfg = preset.run_config(args.dim, pde_seed=pde_seed)
+    model_cfg = cfg.model if args.width is None else cfg.model.replace(width=args.width)
+    train = cfg.train if args.steps is None else cfg.train.replace(steps=args.steps)
+    pde = cfg.pde.build()
+    init_key, data_key = (jax.random.fold_in(jax.random.PRNGKey(train.seed), i) for i in (0, 1))
+    model = zoo.build_model(pde, model_cfg, key=init_key)
+    optimizer = make_optimizer(train, model)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    state = optimizer.init(params)
+
+    @jax.jit
+    def step(params, state, key):
+        x = sample(pde, key, train.batch, jnp.float32)
+        target = jax.vmap(pde.reference_solution)(x)
+
+        def loss(p):
+            return jnp.mean((jax.vmap(eqx.combine(p, static))(x) - target) ** 2)
+
+        updates, state = optimizer.update(jax.grad(loss)(params), state, params)
+        return optax.apply_updates(params, updates), state
+
+    t0 = time.perf_counter()
+    for i in range(train.steps):
+        params, state = step(params, state, jax.random.fold_in(data_key, i))
+    errors = stream_errors(
+        eqx.combine(params, static), pde, n=train.n_test, key=jax.random.PRNGKey(train.test_seed)
+    )
+    return dict(
+        preset=preset.name, dim=pde.dim, pde_seed=pde_seed, width=model_cfg.width,
+        steps=train.steps, rel_l2=errors["rel_l2"], trivial_rel_l2=errors["trivial_rel_l2"],
+        train_s=round(time.perf_counter() - t0, 1),
+    )  # fmt: skip
+
+
+for seed in args.pde_seeds:
+    print(json.dumps(fit(zoo.get_preset(args.preset), seed)), flush=True)
