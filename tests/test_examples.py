@@ -114,8 +114,8 @@ def test_supervised_reference_script_runs():
     the trainer's error measures."""
     import json
 
-    proc = run_python(ROOT / "scripts" / "supervised_reference.py", "allen-cahn-twobody",
-                      "--dim", "6", "--pde-seeds", "0", "1", "--width", "8", "--steps", "5")  # fmt: skip
+    args = ["--dim", "6", "--pde-seeds", "0", "1", "--width", "8", "--steps", "5"]
+    proc = run_python(ROOT / "scripts" / "supervised_reference.py", "allen-cahn-twobody", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["pde_seed"] for r in rows] == [0, 1]
