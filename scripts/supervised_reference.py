@@ -30,13 +30,16 @@ parser.add_argument("--dim", type=int, default=None)
 parser.add_argument("--pde-seeds", type=int, nargs="+", default=[0])
 parser.add_argument("--width", type=int, default=None, help="default: the preset's")
 parser.add_argument("--steps", type=int, default=None, help="default: the preset's")
+parser.add_argument("--n-test", type=int, default=None, help="default: the preset's")
 args = parser.parse_args()
 
 
 def fit(preset, pde_seed):
     cfg = preset.run_config(args.dim, pde_seed=pde_seed)
     model_cfg = cfg.model if args.width is None else cfg.model.replace(width=args.width)
-    train = cfg.train if args.steps is None else cfg.train.replace(steps=args.steps)
+    train = cfg.train.replace(
+        steps=args.steps or cfg.train.steps, n_test=args.n_test or cfg.train.n_test
+    )
     pde = cfg.pde.build()
     init_key, data_key = (jax.random.fold_in(jax.random.PRNGKey(train.seed), i) for i in (0, 1))
     model = zoo.build_model(pde, model_cfg, key=init_key)

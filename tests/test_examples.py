@@ -115,6 +115,7 @@ def test_supervised_reference_script_runs():
     import json
 
     args = ["--dim", "6", "--pde-seeds", "0", "1", "--width", "8", "--steps", "5"]
+    args += ["--n-test", "200"]
     proc = run_python(ROOT / "scripts" / "supervised_reference.py", "allen-cahn-twobody", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
