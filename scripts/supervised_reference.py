@@ -23,6 +23,7 @@ import optax
 import zoo
 from zoo._evaluate import sample, stream_errors
 from zoo._optim import make_optimizer
+from zoo._trainer import _keys
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("preset", help="a preset with an exact solution, e.g. allen-cahn-twobody")
@@ -41,7 +42,7 @@ def fit(preset, pde_seed):
         steps=args.steps or cfg.train.steps, n_test=args.n_test or cfg.train.n_test
     )
     pde = cfg.pde.build()
-    init_key, data_key = (jax.random.fold_in(jax.random.PRNGKey(train.seed), i) for i in (0, 1))
+    init_key, data_key = _keys(train.seed)  # the trainer's initialisation and data keys
     model = zoo.build_model(pde, model_cfg, key=init_key)
     optimizer = make_optimizer(train, model)
     params, static = eqx.partition(model, eqx.is_inexact_array)

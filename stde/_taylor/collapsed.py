@@ -196,7 +196,6 @@ def _is_float(x) -> bool:
     return jnp.issubdtype(jnp.result_type(x), jnp.inexact)
 
 
-
 def _split_contraction(params, args, kind):
     """For a batch-free `dot_general` with one operand of type `kind`: (that operand, the
     other, their contracted axes, whether it is the left one); None with batch axes."""
@@ -208,6 +207,7 @@ def _split_contraction(params, args, kind):
     if first:
         return lhs, rhs, lc, rc, True
     return rhs, lhs, rc, lc, False
+
 
 class _Interpreter:
     def __init__(self, order: int, weight: jax.Array, identity: bool = False):
