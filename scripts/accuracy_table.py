@@ -21,6 +21,7 @@ import itertools
 from pathlib import Path
 
 import jax
+from _runs import finish
 
 import zoo
 from zoo import _checkpoint
@@ -92,20 +93,11 @@ for name, dim, pde_seed, seed in grid:
         "" if args.loss == "published" else f"-{args.loss}"
     )
     run_dir = args.runs / f"{name}-d{dim}-s{seed}{suffix}"
-    if (run_dir / _checkpoint.SUMMARY).is_file():
-        print(f"{run_dir}: finished, reusing")
-    elif (run_dir / _checkpoint.CHECKPOINT).is_file():
-        print(f"{run_dir}: resuming")
-        zoo.resume(run_dir, progress=not args.no_progress)
-    else:
-        config = zoo.get_preset(name).train.replace(
-            steps=args.steps, n_test=args.n_test, seed=seed, loss=args.loss,
-            eval_every=min(1000, args.steps),
-        )
-        print(f"{run_dir}: training")
-        zoo.train(name, dim, config=config, pde_seed=pde_seed, out=run_dir,
-                  progress=not args.no_progress)
-    summary = _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "run not finished")
+    config = zoo.get_preset(name).train.replace(
+        steps=args.steps, n_test=args.n_test, seed=seed, loss=args.loss,
+        eval_every=min(1000, args.steps),
+    )
+    summary = finish(run_dir, name, dim, config, pde_seed, not args.no_progress)
     rows.append({**summary, "seed": seed})
     out.parent.mkdir(parents=True, exist_ok=True)
     _checkpoint.write_text_atomic(out, table(rows))

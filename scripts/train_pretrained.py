@@ -17,8 +17,9 @@ import sys
 import time
 from pathlib import Path
 
+from _runs import finish
+
 import zoo
-from zoo import _checkpoint
 from zoo._presets import get_pretrained
 from zoo._solver import PRETRAINED_DIR, export_pretrained
 
@@ -39,17 +40,7 @@ for name in names:
     config = entry.train if args.steps is None else entry.train.replace(steps=args.steps)
     run_dir = args.runs / name
     t = time.perf_counter()
-    if (run_dir / _checkpoint.SUMMARY).is_file():
-        print(f"{name}: reusing the finished run in {run_dir}")
-    elif (run_dir / _checkpoint.CHECKPOINT).is_file():
-        print(f"{name}: resuming {run_dir}")
-        zoo.resume(run_dir, progress=not args.no_progress)
-    else:
-        print(f"{name}: training {config.steps} steps -> {run_dir}")
-        zoo.train(
-            entry.preset, entry.dim, config=config, pde_seed=entry.pde_seed, out=run_dir,
-            progress=not args.no_progress,
-        )
+    finish(run_dir, entry.preset, entry.dim, config, entry.pde_seed, not args.no_progress)
     card = export_pretrained(run_dir, name, args.dest)
     published = card.get("published_rel_l2")
     print(

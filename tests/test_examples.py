@@ -122,3 +122,36 @@ def test_supervised_reference_script_runs():
     assert [r["pde_seed"] for r in rows] == [0, 1]
     assert all(r["steps"] == 5 and r["width"] == 8 and 0 < r["trivial_rel_l2"] < 1 for r in rows)
     assert all(0 < r["rel_l2"] for r in rows)
+
+
+def test_accuracy_table_script_reuses_finished_runs(tmp_path):
+    """`scripts/accuracy_table.py` at tiny settings writes its table; run again, it
+    reuses the finished run instead of training it twice."""
+    args = ["--pdes", "poisson-twobody", "--dims", "6", "--steps", "4", "--n-test", "200"]
+    args += ["--runs", str(tmp_path), "--no-progress"]
+    script = ROOT / "scripts" / "accuracy_table.py"
+    first = run_python(script, *args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "training 4 steps" in first.stdout
+    table = (tmp_path / "accuracy.md").read_text()
+    assert "| poisson-twobody | 6 | 0 / 0 |" in table and "(4 steps" in table
+    second = run_python(script, *args)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "finished, reusing" in second.stdout and "training" not in second.stdout
+    assert (tmp_path / "accuracy.md").read_text() == table
+
+
+def test_train_pretrained_script_writes_a_loadable_entry(tmp_path):
+    """`scripts/train_pretrained.py` with a tiny budget writes the weights and a model card
+    whose hash matches them."""
+    import hashlib
+    import json
+
+    args = ["--steps", "3", "--dest", str(tmp_path / "p"), "--runs", str(tmp_path / "r")]
+    proc = run_python(ROOT / "scripts" / "train_pretrained.py", *args, "--no-progress",
+                      "allen-cahn-twobody-d100")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    card = json.loads((tmp_path / "p" / "allen-cahn-twobody-d100.json").read_text())
+    weights = (tmp_path / "p" / card["file"]).read_bytes()
+    assert card["train"]["steps"] == 3 and 0 < card["rel_l2"]
+    assert hashlib.sha256(weights).hexdigest() == card["sha256"]

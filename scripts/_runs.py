@@ -1,0 +1,26 @@
+"""What the table-making scripts share: a long script is a list of training runs, each
+finished once, so stopping and restarting the script redoes nothing that was done."""
+
+from pathlib import Path
+
+import zoo
+from zoo import _checkpoint
+
+
+def finish(
+    run_dir: Path, preset: str, dim: int, config: zoo.TrainConfig, pde_seed: int,
+    progress: bool = True,
+) -> dict:
+    """The summary of the run of `preset` at `dim` in `run_dir` once it has finished: a
+    finished run is reused, an interrupted one resumed from its checkpoint, and otherwise
+    `zoo.train` starts it with `config` on the PDE instance `pde_seed`."""
+    if (run_dir / _checkpoint.SUMMARY).is_file():
+        print(f"{run_dir}: finished, reusing")
+    elif (run_dir / _checkpoint.CHECKPOINT).is_file():
+        print(f"{run_dir}: resuming")
+        zoo.resume(run_dir, progress=progress)
+    else:
+        print(f"{run_dir}: training {config.steps} steps")
+        zoo.train(preset, dim, config=config, pde_seed=pde_seed, out=run_dir,
+                  progress=progress)
+    return _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "the run did not finish")
