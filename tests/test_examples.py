@@ -155,3 +155,21 @@ def test_train_pretrained_script_writes_a_loadable_entry(tmp_path):
     weights = (tmp_path / "p" / card["file"]).read_bytes()
     assert card["train"]["steps"] == 3 and 0 < card["rel_l2"]
     assert hashlib.sha256(weights).hexdigest() == card["sha256"]
+
+
+def test_rank_floor_script_runs():
+    """`scripts/rank_floor.py` at d = 8: more quadratic directions never fit worse here,
+    the full quadratic leaves only the small cubic remainder, and a PDE without an exact
+    solution on a ball is refused in one line."""
+    import json
+
+    script = ROOT / "scripts" / "rank_floor.py"
+    args = ["--dim", "8", "--n", "3000", "--ranks", "0", "2", "8"]
+    proc = run_python(script, "poisson-twobody", *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    row = json.loads(proc.stdout)
+    err = [row["rel_l2"][k] for k in ("0", "2", "8")]
+    assert err[0] > err[1] > err[2] and err[2] < 0.3 * err[0]
+    assert row["hessian_energy"]["8"] == pytest.approx(1.0)
+    bad = run_python(script, "kdv-1d", "--n", "10")
+    assert bad.returncode != 0 and "not a ball PDE" in bad.stderr and "Traceback" not in bad.stderr
