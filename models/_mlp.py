@@ -36,6 +36,29 @@ def _dtype_name(layers) -> str:
     return jnp.dtype(layers[0].weight.dtype).name
 
 
+def _init_fields(net, in_size, width, depth, activation, gain, dtype, key, *,
+                 first_in=None, min_depth=1):
+    """Check and set the fields every network here shares; return its linear layers,
+    Kaiming-initialised. `first_in` is the first layer's input size where it differs from
+    its fan-in `in_size` (`SharedMLP`'s block)."""
+    net.in_size = check_positive_int(in_size, "in_size")
+    net.width = check_positive_int(width, "width")
+    net.depth = check_positive_int(depth, "depth", minimum=min_depth)
+    resolve_activation(activation)
+    net.activation = activation
+    net.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
+    sizes = [first_in or in_size] + [width] * (depth - 1) + ["scalar"]
+    fan_ins = [in_size] + [width] * (depth - 1)
+    return _build_layers(sizes, fan_ins, net.gain, check_dtype(dtype), key)
+
+
+def _hyperparameters(net, **extra) -> dict[str, Any]:
+    return dict(
+        in_size=net.in_size, **extra, width=net.width, depth=net.depth,
+        activation=net.activation, gain=net.gain, dtype=_dtype_name(net.layers),
+    )
+
+
 class MLP(AbstractField):
     """Multilayer perceptron $\\mathbb{R}^n \\to \\mathbb{R}$, the published STDE architecture.
 
@@ -78,16 +101,7 @@ class MLP(AbstractField):
         - `dtype`: parameter dtype; default JAX's default float.
         - `key`: PRNG key for the initialisation.
         """
-        self.in_size = check_positive_int(in_size, "in_size")
-        self.width = check_positive_int(width, "width")
-        self.depth = check_positive_int(depth, "depth")
-        resolve_activation(activation)
-        self.activation = activation
-        self.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
-        dtype = check_dtype(dtype)
-        sizes = [in_size] + [width] * (depth - 1) + ["scalar"]
-        fan_ins = [in_size] + [width] * (depth - 1)
-        self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
+        self.layers = _init_fields(self, in_size, width, depth, activation, gain, dtype, key)
 
     def __call__(self, x: Point) -> Scalar:
         x = check_point(x, self.in_size, where="MLP")
@@ -97,14 +111,7 @@ class MLP(AbstractField):
         return self.layers[-1](x)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return dict(
-            in_size=self.in_size,
-            width=self.width,
-            depth=self.depth,
-            activation=self.activation,
-            gain=self.gain,
-            dtype=_dtype_name(self.layers),
-        )
+        return _hyperparameters(self)
 
 
 class SharedMLP(AbstractField):
@@ -152,15 +159,9 @@ class SharedMLP(AbstractField):
                 f"`SharedMLP` needs `in_size` divisible by `block_size`; got in_size={in_size}, "
                 f"block_size={block_size}. Choose a block size that divides the dimension."
             )
-        self.width = check_positive_int(width, "width")
-        self.depth = check_positive_int(depth, "depth")
-        resolve_activation(activation)
-        self.activation = activation
-        self.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
-        dtype = check_dtype(dtype)
-        sizes = [block_size] + [width] * (depth - 1) + ["scalar"]
-        fan_ins = [in_size] + [width] * (depth - 1)
-        self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
+        self.layers = _init_fields(
+            self, in_size, width, depth, activation, gain, dtype, key, first_in=block_size
+        )
 
     def __call__(self, x: Point) -> Scalar:
         x = check_point(x, self.in_size, where="SharedMLP")
@@ -173,15 +174,7 @@ class SharedMLP(AbstractField):
         return self.layers[-1](x)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return dict(
-            in_size=self.in_size,
-            block_size=self.block_size,
-            width=self.width,
-            depth=self.depth,
-            activation=self.activation,
-            gain=self.gain,
-            dtype=_dtype_name(self.layers),
-        )
+        return _hyperparameters(self, block_size=self.block_size)
 
 
 class ResidualMLP(AbstractField):
@@ -211,16 +204,9 @@ class ResidualMLP(AbstractField):
         key: Key,
     ):
         """**Arguments:** as `models.MLP`; `depth` >= 2."""
-        self.in_size = check_positive_int(in_size, "in_size")
-        self.width = check_positive_int(width, "width")
-        self.depth = check_positive_int(depth, "depth", minimum=2)
-        resolve_activation(activation)
-        self.activation = activation
-        self.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
-        dtype = check_dtype(dtype)
-        sizes = [in_size] + [width] * (depth - 1) + ["scalar"]
-        fan_ins = [in_size] + [width] * (depth - 1)
-        self.layers = _build_layers(sizes, fan_ins, self.gain, dtype, key)
+        self.layers = _init_fields(
+            self, in_size, width, depth, activation, gain, dtype, key, min_depth=2
+        )
 
     def __call__(self, x: Point) -> Scalar:
         x = check_point(x, self.in_size, where="ResidualMLP")
@@ -231,11 +217,4 @@ class ResidualMLP(AbstractField):
         return self.layers[-1](h)
 
     def hyperparameters(self) -> dict[str, Any]:
-        return dict(
-            in_size=self.in_size,
-            width=self.width,
-            depth=self.depth,
-            activation=self.activation,
-            gain=self.gain,
-            dtype=_dtype_name(self.layers),
-        )
+        return _hyperparameters(self)
