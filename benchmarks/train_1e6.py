@@ -65,14 +65,23 @@ def main(argv=None) -> dict:
     args = p.parse_args(argv)
 
     config = zoo.get_preset("allen-cahn-twobody").train.replace(
-        steps=args.steps, lr=args.lr, eval_every=0, checkpoint_every=0,
-        log_every=max(1, args.steps // 20), n_test=args.n_test,
+        steps=args.steps,
+        lr=args.lr,
+        eval_every=0,
+        checkpoint_every=0,
+        log_every=max(1, args.steps // 20),
+        n_test=args.n_test,
     )
     model = zoo.ModelConfig(network="shared-mlp", block_size=args.block_size)
     t = time.perf_counter()
     solver = zoo.train(
-        "allen-cahn-twobody", args.dim, config=config, model=model, out=args.run_dir,
-        progress=not args.no_progress, plots=False,
+        "allen-cahn-twobody",
+        args.dim,
+        config=config,
+        model=model,
+        out=args.run_dir,
+        progress=not args.no_progress,
+        plots=False,
     )
     wall = time.perf_counter() - t
     memory, memory_kind = peak_mb()

@@ -56,6 +56,8 @@ tuned = zoo.finetune(
     progress=False,
 )
 after = zoo.evaluate(tuned, args.n_points, key=key)
-print(f"d={dim}, custom PDE: rel-L2 {before['rel_l2']:.2e} before fine-tuning, "
-      f"{after['rel_l2']:.2e} after {args.finetune_steps} steps (last layer only); "
-      f"trivial fit {after['trivial_rel_l2']:.2e}")
+print(
+    f"d={dim}, custom PDE: rel-L2 {before['rel_l2']:.2e} before fine-tuning, "
+    f"{after['rel_l2']:.2e} after {args.finetune_steps} steps (last layer only); "
+    f"trivial fit {after['trivial_rel_l2']:.2e}"
+)

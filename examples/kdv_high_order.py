@@ -42,5 +42,7 @@ solver = zoo.train(
     progress=False,
 )
 errors = zoo.evaluate(solver, args.n_points)
-print(f"kdv-2d after {args.steps} steps: rel-L2 {errors['rel_l2']:.2e} "
-      f"(trivial fit u = g(x) + K t: {errors['trivial_rel_l2']:.2e})")
+print(
+    f"kdv-2d after {args.steps} steps: rel-L2 {errors['rel_l2']:.2e} "
+    f"(trivial fit u = g(x) + K t: {errors['trivial_rel_l2']:.2e})"
+)

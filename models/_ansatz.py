@@ -93,9 +93,7 @@ class InitialValueAnsatz(AbstractField):
     t0: float = eqx.field(static=True)
     full_input: bool = eqx.field(static=True)
 
-    def __init__(
-        self, net: AbstractField, g: Callable, t0: float = 0.0, full_input: bool = False
-    ):
+    def __init__(self, net: AbstractField, g: Callable, t0: float = 0.0, full_input: bool = False):
         """**Arguments:** `net` $N$ on the full input (space + time); `g`, maps the spatial
         point (shape `(in_size - 1,)`), or the whole input if `full_input`, to a scalar;
         `t0`, the initial time."""

@@ -36,8 +36,9 @@ def _dtype_name(layers) -> str:
     return jnp.dtype(layers[0].weight.dtype).name
 
 
-def _init_fields(net, in_size, width, depth, activation, gain, dtype, key, *,
-                 first_in=None, min_depth=1):
+def _init_fields(
+    net, in_size, width, depth, activation, gain, dtype, key, *, first_in=None, min_depth=1
+):
     """Check and set the fields every network here shares; return its linear layers,
     Kaiming-initialised. `first_in` is the first layer's input size where it differs from
     its fan-in `in_size` (`SharedMLP`'s block)."""
@@ -54,8 +55,13 @@ def _init_fields(net, in_size, width, depth, activation, gain, dtype, key, *,
 
 def _hyperparameters(net, **extra) -> dict[str, Any]:
     return dict(
-        in_size=net.in_size, **extra, width=net.width, depth=net.depth,
-        activation=net.activation, gain=net.gain, dtype=_dtype_name(net.layers),
+        in_size=net.in_size,
+        **extra,
+        width=net.width,
+        depth=net.depth,
+        activation=net.activation,
+        gain=net.gain,
+        dtype=_dtype_name(net.layers),
     )
 
 

@@ -8,7 +8,11 @@ from zoo import _checkpoint
 
 
 def finish(
-    run_dir: Path, preset: str, dim: int, config: zoo.TrainConfig, pde_seed: int,
+    run_dir: Path,
+    preset: str,
+    dim: int,
+    config: zoo.TrainConfig,
+    pde_seed: int,
     progress: bool = True,
 ) -> dict:
     """The summary of the run of `preset` at `dim` in `run_dir` once it has finished: a
@@ -21,6 +25,5 @@ def finish(
         zoo.resume(run_dir, progress=progress)
     else:
         print(f"{run_dir}: training {config.steps} steps")
-        zoo.train(preset, dim, config=config, pde_seed=pde_seed, out=run_dir,
-                  progress=progress)
+        zoo.train(preset, dim, config=config, pde_seed=pde_seed, out=run_dir, progress=progress)
     return _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "the run did not finish")

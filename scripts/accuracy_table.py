@@ -29,16 +29,30 @@ from zoo._published import THREEBODY_NOTE
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument(
-    "--pdes", nargs="+",
-    default=["allen-cahn-twobody", "poisson-twobody", "sine-gordon-twobody",
-             "allen-cahn-threebody"],
+    "--pdes",
+    nargs="+",
+    default=[
+        "allen-cahn-twobody",
+        "poisson-twobody",
+        "sine-gordon-twobody",
+        "allen-cahn-threebody",
+    ],
 )
 parser.add_argument("--dims", nargs="+", type=int, default=[100, 1000, 10000])
 parser.add_argument("--seeds", nargs="+", type=int, default=[0], help="training seeds")
-parser.add_argument("--pde-seeds", nargs="+", type=int, default=[0],
-                    help="seeds of the PDE coefficients c_i (other instances of each PDE)")
-parser.add_argument("--loss", choices=["published", "unbiased"], default="published",
-                    help="residual loss (the published protocol squares one estimate)")
+parser.add_argument(
+    "--pde-seeds",
+    nargs="+",
+    type=int,
+    default=[0],
+    help="seeds of the PDE coefficients c_i (other instances of each PDE)",
+)
+parser.add_argument(
+    "--loss",
+    choices=["published", "unbiased"],
+    default="published",
+    help="residual loss (the published protocol squares one estimate)",
+)
 parser.add_argument("--steps", type=int, default=10_000)
 parser.add_argument("--n-test", type=int, default=20_000)
 parser.add_argument("--runs", type=Path, default=Path("runs/accuracy"))
@@ -94,7 +108,10 @@ for name, dim, pde_seed, seed in grid:
     )
     run_dir = args.runs / f"{name}-d{dim}-s{seed}{suffix}"
     config = zoo.get_preset(name).train.replace(
-        steps=args.steps, n_test=args.n_test, seed=seed, loss=args.loss,
+        steps=args.steps,
+        n_test=args.n_test,
+        seed=seed,
+        loss=args.loss,
         eval_every=min(1000, args.steps),
     )
     summary = finish(run_dir, name, dim, config, pde_seed, not args.no_progress)

@@ -37,10 +37,20 @@ parser.add_argument("--eval-every", type=int, default=100)
 parser.add_argument("--n-test", type=int, default=5000)
 parser.add_argument("--lrs", type=float, nargs="+", help="fine-tuning peak lrs (default: preset)")
 parser.add_argument("--freezes", nargs="+", default=["none"], choices=FREEZES)
-parser.add_argument("--resets", nargs="+", default=["none"], choices=["none", "last"],
-                    help="'last': fine-tune with the output layer set to zero first")
-parser.add_argument("--budgets", type=float, nargs="+", default=[1.0],
-                    help="fine-tuning budgets as fractions of --steps (each its own schedule)")
+parser.add_argument(
+    "--resets",
+    nargs="+",
+    default=["none"],
+    choices=["none", "last"],
+    help="'last': fine-tune with the output layer set to zero first",
+)
+parser.add_argument(
+    "--budgets",
+    type=float,
+    nargs="+",
+    default=[1.0],
+    help="fine-tuning budgets as fractions of --steps (each its own schedule)",
+)
 parser.add_argument("--out", type=Path)
 args = parser.parse_args()
 
@@ -49,9 +59,7 @@ preset, dim = source.config.pde.name, source.config.pde.dim
 config = source.config.train.replace(
     steps=args.steps, eval_every=args.eval_every, n_test=args.n_test, checkpoint_every=0
 )
-variants = list(
-    itertools.product(args.lrs or [config.lr], args.freezes, args.resets, args.budgets)
-)
+variants = list(itertools.product(args.lrs or [config.lr], args.freezes, args.resets, args.budgets))
 
 
 def curve(records):
@@ -59,23 +67,44 @@ def curve(records):
 
 
 with tempfile.TemporaryDirectory() as tmp:
-    zoo.train(preset, dim, config=config, pde_seed=args.pde_seed, out=Path(tmp) / "scratch",
-              progress=False, plots=False)
+    zoo.train(
+        preset,
+        dim,
+        config=config,
+        pde_seed=args.pde_seed,
+        out=Path(tmp) / "scratch",
+        progress=False,
+        plots=False,
+    )
     runs = {"scratch": zoo.read_metrics(Path(tmp) / "scratch")}
     for lr, freeze, reset, budget in variants:
         steps = round(budget * args.steps)
         name = f"finetune lr={lr:g} freeze={freeze} reset={reset} steps={steps}"
         run_config = config.replace(lr=lr, steps=steps)
-        zoo.finetune(source, preset, config=run_config, freeze=freeze, reset=reset,
-                     pde_seed=args.pde_seed, out=Path(tmp) / name, progress=False,
-                     plots=False)
+        zoo.finetune(
+            source,
+            preset,
+            config=run_config,
+            freeze=freeze,
+            reset=reset,
+            pde_seed=args.pde_seed,
+            out=Path(tmp) / name,
+            progress=False,
+            plots=False,
+        )
         runs[name] = zoo.read_metrics(Path(tmp) / name)
 
 target = curve(runs["scratch"])[-1][1]
 result = {
-    "source": args.source, "pde": preset, "dim": dim, "pde_seed": args.pde_seed,
-    "steps": args.steps, "scratch_final_rel_l2": target, "runs": {},
+    "source": args.source,
+    "pde": preset,
+    "dim": dim,
+    "pde_seed": args.pde_seed,
+    "steps": args.steps,
+    "scratch_final_rel_l2": target,
+    "runs": {},
 }
+
 
 def reached(records):
     return next((s for s, e in curve(records) if e <= target), None)

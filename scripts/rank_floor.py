@@ -60,15 +60,20 @@ def floors(preset, pde_seed):
 
     def data(key):
         x = sample(pde, key, args.n, jnp.float64)
-        return np.asarray(x), np.asarray(jax.vmap(pde.exact_solution)(x)), np.asarray(
-            jax.vmap(ansatz.base)(x)), np.asarray(jax.vmap(ansatz.factor)(x))
+        return (
+            np.asarray(x),
+            np.asarray(jax.vmap(pde.exact_solution)(x)),
+            np.asarray(jax.vmap(ansatz.base)(x)),
+            np.asarray(jax.vmap(ansatz.factor)(x)),
+        )
 
     def features(x, factor, k):
-        cols = [np.ones((len(x), 1)), x, np.sum(x**2, 1, keepdims=True), (x @ vectors[:, :k])**2]
+        cols = [np.ones((len(x), 1)), x, np.sum(x**2, 1, keepdims=True), (x @ vectors[:, :k]) ** 2]
         return factor[:, None] * np.concatenate(cols, 1)
 
     (x, u, base, factor), (xt, ut, base_t, factor_t) = (
-        data(jax.random.PRNGKey(0)), data(jax.random.PRNGKey(1))
+        data(jax.random.PRNGKey(0)),
+        data(jax.random.PRNGKey(1)),
     )
     rel_l2 = {}
     for k in ranks:

@@ -50,7 +50,15 @@ def cli_run(tmp_path_factory):
     """A tiny run trained through the command line."""
     out = tmp_path_factory.mktemp("cli") / "run"
     proc = run_cli(
-        "train", "allen-cahn-twobody", *TINY, "--steps", "6", "--eval-every", "3", "--out", out,
+        "train",
+        "allen-cahn-twobody",
+        *TINY,
+        "--steps",
+        "6",
+        "--eval-every",
+        "3",
+        "--out",
+        out,
         "--no-plots",
     )
     assert proc.returncode == 0, proc.stderr
@@ -148,8 +156,9 @@ def test_resume_extends_a_finished_run(cli_run, tmp_path, capsys):
     run.mkdir()
     for name in ("config.json", "checkpoint.eqx", "metrics.jsonl"):
         (run / name).write_bytes((out / name).read_bytes())
-    proc = in_process(capsys, "train", "--resume", run, "--steps", "8", "--no-progress",
-                      "--no-plots")
+    proc = in_process(
+        capsys, "train", "--resume", run, "--steps", "8", "--no-progress", "--no-plots"
+    )
     assert proc.returncode == 0, proc.stderr
     assert [r["step"] for r in zoo.read_metrics(run)] == [2, 3, 4, 6, 8]
     assert zoo.load(run).card["steps"] == 8
@@ -158,9 +167,21 @@ def test_resume_extends_a_finished_run(cli_run, tmp_path, capsys):
 def test_finetune(cli_run, tmp_path, capsys):
     out, _ = cli_run
     tuned = tmp_path / "tuned"
-    proc = in_process(capsys, "finetune", out, "--pde", "sine-gordon-twobody", "--freeze",
-                      "all-but-last", "--steps", "5", "--out", tuned, "--no-progress",
-                      "--no-plots")
+    proc = in_process(
+        capsys,
+        "finetune",
+        out,
+        "--pde",
+        "sine-gordon-twobody",
+        "--freeze",
+        "all-but-last",
+        "--steps",
+        "5",
+        "--out",
+        tuned,
+        "--no-progress",
+        "--no-plots",
+    )
     assert proc.returncode == 0, proc.stderr
     assert "final rel-L2" in proc.stdout
     solver = zoo.load(tuned)
@@ -171,8 +192,22 @@ def test_finetune(cli_run, tmp_path, capsys):
 def test_non_finite_loss(tmp_path, capsys):
     out = tmp_path / "nan"
     # The configuration of test_zoo's non-finite test: the compiled step is shared.
-    proc = in_process(capsys, "train", "allen-cahn-twobody", *TINY, "--steps", "20", "--lr",
-                      "1e30", "--schedule", "constant", "--checkpoint-every", "1", "--out", out)
+    proc = in_process(
+        capsys,
+        "train",
+        "allen-cahn-twobody",
+        *TINY,
+        "--steps",
+        "20",
+        "--lr",
+        "1e30",
+        "--schedule",
+        "constant",
+        "--checkpoint-every",
+        "1",
+        "--out",
+        out,
+    )
     assert_one_line_error(proc, "loss is", "at step", "last finite checkpoint", code=1)
     assert zoo.load(out).card["step"] >= 0
 

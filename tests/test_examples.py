@@ -5,13 +5,35 @@ from helpers import ROOT, run_python
 
 EXAMPLES = {
     "prebuilt_solver.py": (
-        ["--name", "allen-cahn-twobody-d8", "--steps", "3", "--n-points", "64", "--width", "8",
-         "--depth", "2"],
+        [
+            "--name",
+            "allen-cahn-twobody-d8",
+            "--steps",
+            "3",
+            "--n-points",
+            "64",
+            "--width",
+            "8",
+            "--depth",
+            "2",
+        ],
         "rel-L2",
     ),
     "finetune_custom_pde.py": (
-        ["--dim", "4", "--steps", "3", "--finetune-steps", "3", "--n-points", "64",
-         "--width", "8", "--depth", "2"],
+        [
+            "--dim",
+            "4",
+            "--steps",
+            "3",
+            "--finetune-steps",
+            "3",
+            "--n-points",
+            "64",
+            "--width",
+            "8",
+            "--depth",
+            "2",
+        ],
         "after 3 steps (last layer only)",
     ),
     "kdv_high_order.py": (
@@ -44,8 +66,7 @@ def test_train_1e6_script_runs(tmp_path):
     import json
     import math
 
-    args = ["--dim", "2000", "--steps", "3", "--n-test", "64", "--out", tmp_path,
-            "--no-progress"]
+    args = ["--dim", "2000", "--steps", "3", "--n-test", "64", "--out", tmp_path, "--no-progress"]
     proc = run_python("-m", "benchmarks.train_1e6", *args)
     assert proc.returncode == 0, proc.stderr
     saved = json.loads((tmp_path / "train-1e6.json").read_text())
@@ -64,13 +85,28 @@ def test_finetune_vs_scratch_script_runs(tmp_path):
     import json
 
     out = tmp_path / "ft.json"
-    args = ["--steps", "4", "--eval-every", "2", "--n-test", "64", "--resets", "none", "last",
-            "--budgets", "1", "0.5", "--out", out]
+    args = [
+        "--steps",
+        "4",
+        "--eval-every",
+        "2",
+        "--n-test",
+        "64",
+        "--resets",
+        "none",
+        "last",
+        "--budgets",
+        "1",
+        "0.5",
+        "--out",
+        out,
+    ]
     proc = run_python(ROOT / "scripts" / "finetune_vs_scratch.py", *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     runs = json.loads(out.read_text())["runs"]
     assert set(runs) == {"scratch"} | {
-        f"finetune lr=0.001 freeze=none reset={r} steps={s}" for r in ("none", "last")
+        f"finetune lr=0.001 freeze=none reset={r} steps={s}"
+        for r in ("none", "last")
         for s in (4, 2)
     }
     assert {v["budget"] for v in runs.values()} == {4, 2}
@@ -82,8 +118,16 @@ def test_engine_benchmark_takes_ratios_within_rounds():
     from benchmarks import engine
 
     def row(e, k, its, mb):
-        return dict(case="laplacian", engine=e, dim=100, round=k, status="ok", its_per_s=its,
-                    compile_s=1.0 + k, peak_mb=mb)
+        return dict(
+            case="laplacian",
+            engine=e,
+            dim=100,
+            round=k,
+            status="ok",
+            its_per_s=its,
+            compile_s=1.0 + k,
+            peak_mb=mb,
+        )
 
     # Round 1 ran on a busier machine: every engine slower by half.
     rows = [row("floor", 0, 100.0, 10), row("stde", 0, 50.0, 20),
@@ -148,8 +192,9 @@ def test_train_pretrained_script_writes_a_loadable_entry(tmp_path):
     import json
 
     args = ["--steps", "3", "--dest", str(tmp_path / "p"), "--runs", str(tmp_path / "r")]
-    proc = run_python(ROOT / "scripts" / "train_pretrained.py", *args, "--no-progress",
-                      "allen-cahn-twobody-d100")
+    proc = run_python(
+        ROOT / "scripts" / "train_pretrained.py", *args, "--no-progress", "allen-cahn-twobody-d100"
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     card = json.loads((tmp_path / "p" / "allen-cahn-twobody-d100.json").read_text())
     weights = (tmp_path / "p" / card["file"]).read_bytes()

@@ -106,7 +106,12 @@ FAULT_MODEL = zoo.ModelConfig(width=8, depth=2)
 
 def _fault_run(out=None, config=FAULT_CONFIG, **kwargs):
     return zoo.train(
-        "allen-cahn-twobody", 4, config=config, model=FAULT_MODEL, out=out, progress=False,
+        "allen-cahn-twobody",
+        4,
+        config=config,
+        model=FAULT_MODEL,
+        out=out,
+        progress=False,
         **kwargs,
     )
 
@@ -144,9 +149,8 @@ def test_a_failing_write_moves_the_run_to_a_rescue_directory(tmp_path):
     assert _same_model(solver.model, reference.model)
     # The rescue directory holds the whole run, from step 1 on, and loads.
     assert zoo.read_metrics(rescue) == [
-        {k: v for k, v in r.items() if k not in ("its_per_s", "eval_s")} | {
-            k: r2[k] for k in ("its_per_s", "eval_s") if k in r2
-        }
+        {k: v for k, v in r.items() if k not in ("its_per_s", "eval_s")}
+        | {k: r2[k] for k in ("its_per_s", "eval_s") if k in r2}
         for r, r2 in zip(zoo.read_metrics(tmp_path / "reference"), zoo.read_metrics(rescue))
     ]
     assert [r["step"] for r in zoo.read_metrics(rescue)] == list(range(1, 9))
@@ -201,9 +205,7 @@ def test_cli_reports_where_a_moved_run_went(tmp_path, monkeypatch, capsys):
 def test_rollback_restarts_from_the_checkpoint_with_a_smaller_lr(tmp_path):
     out = tmp_path / "run"
     # lr 1e30 diverges at once; 1e30 * 1e-8^4 = 1e-2 trains.
-    config = FAULT_CONFIG.replace(
-        lr=1e30, schedule="constant", rollbacks=5, rollback_factor=1e-8
-    )
+    config = FAULT_CONFIG.replace(lr=1e30, schedule="constant", rollbacks=5, rollback_factor=1e-8)
     with pytest.warns(zoo.RollbackWarning) as caught:
         solver = _fault_run(out, config=config, plots=True)
     rollbacks = [r for r in zoo.read_metrics(out) if r.get("event") == "rollback"]
@@ -225,11 +227,12 @@ def test_rollback_restarts_from_the_checkpoint_with_a_smaller_lr(tmp_path):
 
 def test_rollbacks_are_bounded(tmp_path):
     # One rollback to lr 1e22 still diverges: then the run stops as without rollbacks.
-    config = FAULT_CONFIG.replace(
-        lr=1e30, schedule="constant", rollbacks=1, rollback_factor=1e-8
-    )
-    with pytest.warns(zoo.RollbackWarning), pytest.raises(
-        zoo.NonFiniteLossError, match=r"at step \d+; the last finite checkpoint \(step 0\)"
+    config = FAULT_CONFIG.replace(lr=1e30, schedule="constant", rollbacks=1, rollback_factor=1e-8)
+    with (
+        pytest.warns(zoo.RollbackWarning),
+        pytest.raises(
+            zoo.NonFiniteLossError, match=r"at step \d+; the last finite checkpoint \(step 0\)"
+        ),
     ):
         _fault_run(tmp_path / "run", config=config, plots=False)
 

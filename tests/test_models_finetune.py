@@ -95,8 +95,9 @@ def test_zero_last_zeroes_only_the_output_layer(model, getkey):
     assert not jnp.any(last.weight) and not jnp.any(last.bias)
     before, after = (eqx.filter(m, eqx.is_array) for m in (model, zeroed))
     # Every other array is untouched (the first layers, the Fourier frequencies).
-    for a, b in zip(jax.tree.leaves(before.net.net.layers[:-1]),
-                    jax.tree.leaves(after.net.net.layers[:-1])):
+    for a, b in zip(
+        jax.tree.leaves(before.net.net.layers[:-1]), jax.tree.leaves(after.net.net.layers[:-1])
+    ):
         assert jnp.array_equal(a, b)
     assert jnp.array_equal(model.net.embedding.frequencies, zeroed.net.embedding.frequencies)
     # The field is zero, so the ansatz gives its base (zero on the ball).

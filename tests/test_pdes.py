@@ -33,6 +33,7 @@ NO_CLOSED_FORM = ["heat-parabolic", "allen-cahn-parabolic", "sine-gordon-parabol
 
 def ad_partial(f, idx):
     """The mixed partial of `f` over the coordinates in `idx`, by nested reverse AD."""
+
     def component(g, i):
         return lambda x: jax.grad(g)(x)[i]
 

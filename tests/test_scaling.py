@@ -51,7 +51,7 @@ def _env(devices: int, **extra) -> dict:
 
 def _result(stdout: str) -> dict:
     line = next(x for x in stdout.splitlines() if x.startswith("RESULT "))
-    return json.loads(line[len("RESULT "):])
+    return json.loads(line[len("RESULT ") :])
 
 
 def _assert_same(a: dict, b: dict) -> None:
@@ -62,8 +62,12 @@ def _assert_same(a: dict, b: dict) -> None:
 
 def test_devices_do_not_change_losses():
     proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, "1", "2", "4"], env=_env(4), cwd=ROOT,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", _SCRIPT, "1", "2", "4"],
+        env=_env(4),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = _result(proc.stdout)
@@ -103,17 +107,25 @@ def test_two_processes_match_one():
     """Two processes on loopback (one CPU device each, gloo collectives) train exactly
     what one process on two devices trains."""
     single = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, "2"], env=_env(2), cwd=ROOT,
-        capture_output=True, text=True, timeout=600,
+        [sys.executable, "-c", _SCRIPT, "2"],
+        env=_env(2),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert single.returncode == 0, single.stderr[-3000:]
     coordinator = f"127.0.0.1:{_free_port()}"
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _SCRIPT, "all"], cwd=ROOT, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=_env(1, STDE_COORDINATOR=coordinator, STDE_NUM_PROCESSES="2",
-                     STDE_PROCESS_ID=str(i)),
+            [sys.executable, "-c", _SCRIPT, "all"],
+            cwd=ROOT,
+            text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=_env(
+                1, STDE_COORDINATOR=coordinator, STDE_NUM_PROCESSES="2", STDE_PROCESS_ID=str(i)
+            ),
         )
         for i in range(2)
     ]

@@ -17,8 +17,14 @@ def test_preset_trains_and_evaluates(name):
     config = preset.train.replace(
         steps=2, batch=8, num_samples=2, eval_every=0, n_test=16, log_every=1
     )
-    solver = zoo.train(name, dim, config=config, model=zoo.ModelConfig(width=8, depth=2),
-                       progress=False, plots=False)
+    solver = zoo.train(
+        name,
+        dim,
+        config=config,
+        model=zoo.ModelConfig(width=8, depth=2),
+        progress=False,
+        plots=False,
+    )
     card = solver.card
     assert math.isfinite(card["final_loss"])
     if preset.evaluation == "field":

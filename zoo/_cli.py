@@ -68,14 +68,18 @@ def _add_config_flags(parser, cls, prefix: str = "", skip=()):
         kind, choices = _type_of(field)
         flag = "--" + prefix + field.name.replace("_", "-")
         group.add_argument(
-            flag, dest=f"{cls.__name__}.{field.name}", type=kind, choices=choices,
-            default=argparse.SUPPRESS, metavar=None if choices else field.name.upper(),
+            flag,
+            dest=f"{cls.__name__}.{field.name}",
+            type=kind,
+            choices=choices,
+            default=argparse.SUPPRESS,
+            metavar=None if choices else field.name.upper(),
         )
 
 
 def _given(args, cls) -> dict:
     prefix = cls.__name__ + "."
-    return {k[len(prefix):]: v for k, v in vars(args).items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix)}
 
 
 def _add_run_flags(parser):
@@ -94,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("list", help="presets and pretrained solvers")
 
-    for name, text in (("train", "train a preset (no preset: the demo)"),
-                       ("demo", "train the default preset and compare with published")):
+    for name, text in (
+        ("train", "train a preset (no preset: the demo)"),
+        ("demo", "train the default preset and compare with published"),
+    ):
         p = sub.add_parser(name, help=text)
         if name == "train":
             p.add_argument("preset", nargs="?", help="preset name (`list`); default: the demo")
@@ -119,11 +125,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pde", help="preset to fine-tune on (default: the source's PDE)")
     p.add_argument("--pde-seed", type=int, help="seed of the new PDE (default: the source's)")
     p.add_argument(
-        "--freeze", default="none",
+        "--freeze",
+        default="none",
         choices=["none", "first", "last", "all-but-first", "all-but-last"],
     )
     p.add_argument(
-        "--reset", default="none", choices=["none", "last"],
+        "--reset",
+        default="none",
+        choices=["none", "last"],
         help="'last': start with the output layer at zero (keep features, not the output)",
     )
     _add_run_flags(p)
@@ -162,18 +171,24 @@ def _print_summary(solver) -> None:
         if card.get("rel_error") is not None:
             print(f"  relative error            {_fmt(card['rel_error'])}")
         return
-    print(f"  final rel-L2     {_fmt(card.get('rel_l2'))}   (final model, "
-          f"{card.get('n_points')} test points)")
+    print(
+        f"  final rel-L2     {_fmt(card.get('rel_l2'))}   (final model, "
+        f"{card.get('n_points')} test points)"
+    )
     print(f"  min rel-L2       {_fmt(card.get('rel_l2_min'))}   (over evaluations)")
-    print(f"  trivial fit      {_fmt(card.get('trivial_rel_l2'))}   (best one-scalar "
-          "multiple of the ansatz factor)")
+    print(
+        f"  trivial fit      {_fmt(card.get('trivial_rel_l2'))}   (best one-scalar "
+        "multiple of the ansatz factor)"
+    )
     pub = card.get("published_rel_l2")
     if pub is not None:
         note = "  [three-body: different forcing]" if pde and "threebody" in pde.name else ""
         print(f"  published        {_fmt(pub)}   (10 000 steps, min over evaluations, A100){note}")
         if card.get("steps", 0) < 10_000:
-            print(f"  the published protocol: {PROG} train {cfg.preset} --dim {pde.dim} "
-                  "(10 000 steps)")
+            print(
+                f"  the published protocol: {PROG} train {cfg.preset} --dim {pde.dim} "
+                "(10 000 steps)"
+            )
     else:
         print("  published        -          (no published figure for this setting)")
 
@@ -254,14 +269,22 @@ def _cmd_train(args, demo: bool) -> int:
         out = args.out if args.out is not None else _default_out(name, dim)
         print(f"training {name} d={dim} for {train_cfg.steps} steps -> {out}", flush=True)
         solver = train(
-            preset, dim, config=train_cfg, model=model_cfg, pde_seed=args.pde_seed, out=out,
-            overwrite=args.overwrite, **common,
+            preset,
+            dim,
+            config=train_cfg,
+            model=model_cfg,
+            pde_seed=args.pde_seed,
+            out=out,
+            overwrite=args.overwrite,
+            **common,
         )
         solver.card.setdefault("run_dir", str(out))
     _report_moved(solver, getattr(args, "resume", None) or out)
     if solver.card.get("steps", 0) < solver.config.train.steps:
-        print(f"stopped at step {solver.card.get('step')}; continue with "
-              f"`{PROG} train --resume DIR`", file=sys.stderr)
+        print(
+            f"stopped at step {solver.card.get('step')}; continue with `{PROG} train --resume DIR`",
+            file=sys.stderr,
+        )
         return 0
     _print_summary(solver)
     return 0
@@ -304,9 +327,16 @@ def _cmd_finetune(args) -> int:
         name = args.pde or (source.config.preset or "pde")
         out = _default_out(f"finetune-{name}", source.pde.dim)
     solver = finetune(
-        source, args.pde, config=config, freeze=args.freeze, reset=args.reset,
-        pde_seed=args.pde_seed, out=out,
-        overwrite=args.overwrite, progress=not args.no_progress, plots=not args.no_plots,
+        source,
+        args.pde,
+        config=config,
+        freeze=args.freeze,
+        reset=args.reset,
+        pde_seed=args.pde_seed,
+        out=out,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+        plots=not args.no_plots,
         until=args.until,
     )
     solver.card.setdefault("run_dir", str(out))
@@ -331,8 +361,11 @@ def _cmd_bench(args) -> int:
     if train_given.get("precision") == "float64":
         jax.config.update("jax_enable_x64", True)
     preset = get_preset(args.preset)
-    cfg = preset.run_config(args.dim, train=preset.train.replace(**train_given),
-                            model=preset.model.replace(**model_given))
+    cfg = preset.run_config(
+        args.dim,
+        train=preset.train.replace(**train_given),
+        model=preset.model.replace(**model_given),
+    )
     pde = cfg.pde.build()
     init_key, data_key = _keys(cfg.train.seed)
     from ._presets import dtype_of
@@ -353,18 +386,25 @@ def _cmd_bench(args) -> int:
         jax.block_until_ready((model, loss))
         rates.append(args.steps / (time.perf_counter() - t))
     result = {
-        "preset": args.preset, "dim": args.dim, "batch": cfg.train.batch,
-        "estimator": _estimator_label(cfg.train), "precision": cfg.train.precision,
-        "compile_s": compile_s, "its_per_s": statistics.median(rates),
-        "its_per_s_windows": rates, "device": str(jax.devices()[0]),
+        "preset": args.preset,
+        "dim": args.dim,
+        "batch": cfg.train.batch,
+        "estimator": _estimator_label(cfg.train),
+        "precision": cfg.train.precision,
+        "compile_s": compile_s,
+        "its_per_s": statistics.median(rates),
+        "its_per_s_windows": rates,
+        "device": str(jax.devices()[0]),
     }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"{args.preset} d={args.dim} batch={cfg.train.batch} {result['estimator']} "
-              f"{cfg.train.precision} on {result['device']}: {result['its_per_s']:.1f} it/s "
-              f"(median of {args.windows} windows of {args.steps} steps; compile "
-              f"{compile_s:.1f} s)")
+        print(
+            f"{args.preset} d={args.dim} batch={cfg.train.batch} {result['estimator']} "
+            f"{cfg.train.precision} on {result['device']}: {result['its_per_s']:.1f} it/s "
+            f"(median of {args.windows} windows of {args.steps} steps; compile "
+            f"{compile_s:.1f} s)"
+        )
     return 0
 
 
@@ -385,11 +425,13 @@ def _report_moved(solver, wanted) -> None:
     if where == str(wanted):
         return
     if where is None:
-        print(f"{PROG}: error: the run could not be written anywhere; its final state is "
-              "lost with this process.", file=sys.stderr)
+        print(
+            f"{PROG}: error: the run could not be written anywhere; its final state is "
+            "lost with this process.",
+            file=sys.stderr,
+        )
     else:
-        print(f"{PROG}: the run is in `{where}` (writing to `{wanted}` failed).",
-              file=sys.stderr)
+        print(f"{PROG}: the run is in `{where}` (writing to `{wanted}` failed).", file=sys.stderr)
 
 
 def _main(argv) -> int:

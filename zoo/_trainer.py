@@ -111,9 +111,7 @@ def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
 
 
 @eqx.filter_jit
-def _step(
-    model, opt_state, pde, data_key, index, config: TrainConfig, freeze: str, dtype, mesh
-):
+def _step(model, opt_state, pde, data_key, index, config: TrainConfig, freeze: str, dtype, mesh):
     # Module-level and keyed on hashable configuration (the mesh included), so runs with
     # the same configuration in one process (a resume, a test suite) share one compilation.
     key = jax.random.fold_in(data_key, index)
@@ -132,9 +130,16 @@ def _step(
 def _step_config(config: TrainConfig) -> TrainConfig:
     """`config` with the fields that do not enter the step normalised (fewer compiles)."""
     return config.replace(
-        seed=0, log_every=1, eval_every=0, checkpoint_every=0, n_test=1, eval_batch=None,
-        test_seed=0, devices=None,  # The mesh is passed on its own.
-        rollbacks=0, rollback_factor=0.5,
+        seed=0,
+        log_every=1,
+        eval_every=0,
+        checkpoint_every=0,
+        n_test=1,
+        eval_batch=None,
+        test_seed=0,
+        devices=None,  # The mesh is passed on its own.
+        rollbacks=0,
+        rollback_factor=0.5,
     )
 
 
@@ -246,8 +251,11 @@ class _Run:
     def _save(self):
         if self.run_dir is not None:
             ckpt.save_checkpoint(
-                self.run_dir, dist.localize(self.model), dist.localize(self.opt_state),
-                step=self.step, config=self.config,
+                self.run_dir,
+                dist.localize(self.model),
+                dist.localize(self.opt_state),
+                step=self.step,
+                config=self.config,
                 elapsed_s=self.elapsed,
             )
 
@@ -294,8 +302,12 @@ def _evaluate(run: _Run, cache: dict) -> dict:
     key = jax.random.PRNGKey(cfg.train.test_seed)
     try:
         return stream_errors(
-            dist.localize(run.model), run.pde, n=cfg.train.n_test, key=key,
-            batch_size=cfg.train.eval_batch, dtype=dtype,
+            dist.localize(run.model),
+            run.pde,
+            n=cfg.train.n_test,
+            key=key,
+            batch_size=cfg.train.eval_batch,
+            dtype=dtype,
         )
     except NotImplementedError:
         # A user PDE without a known solution: train, but report no errors.
@@ -335,8 +347,13 @@ def _loop(
     compile_s = None
     last_eval: dict = {}
     bar = tqdm(
-        total=total, initial=run.step, disable=not progress, desc=run.name, dynamic_ncols=True,
-        mininterval=0.5, leave=True,
+        total=total,
+        initial=run.step,
+        disable=not progress,
+        desc=run.name,
+        dynamic_ncols=True,
+        mininterval=0.5,
+        leave=True,
     )
     try:
         while run.step < stop:
@@ -348,8 +365,10 @@ def _loop(
             loss = float(loss)
             dt = time.perf_counter() - t0
             if not (math.isfinite(loss) and bool(finite)):
-                what = f"the loss is {loss}" if not math.isfinite(loss) else (
-                    "the parameters became non-finite"
+                what = (
+                    f"the loss is {loss}"
+                    if not math.isfinite(loss)
+                    else ("the parameters became non-finite")
                 )
                 if run.config.train.rollbacks > 0:
                     _rollback(run, s, what)
@@ -461,8 +480,16 @@ def _summary(run: _Run, records: list[dict], compile_s) -> dict:
         "published_rel_l2": None if pub is None else pub["rel_l2"],
         "versions": ckpt.versions(),
     }
-    for k in ("rel_l2", "trivial_rel_l2", "linf", "rel_linf", "n_points", "u_reference_point",
-              "reference_value", "rel_error"):
+    for k in (
+        "rel_l2",
+        "trivial_rel_l2",
+        "linf",
+        "rel_linf",
+        "n_points",
+        "u_reference_point",
+        "reference_value",
+        "rel_error",
+    ):
         if k in final:
             card[k] = final[k]
     if evals:
