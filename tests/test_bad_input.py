@@ -906,6 +906,13 @@ CASES = [
         "x",
         r"shape \(n, 3\), got \(5, 4\)",
     ),
+    C(
+        "pdes.trivial_rel_l2",
+        "no points",
+        lambda: pdes.trivial_rel_l2(_ball(), jnp.zeros((0, 3))),
+        "x",
+        r"at least one point, got none",
+    ),
     # ------------------------------------------------------------------------ models
     C("models.MLP", "in_size=0", lambda: models.MLP(0, key=KEY), "in_size", r">= 1, got 0"),
     T("models.MLP", "width=8.0", lambda: models.MLP(3, 8.0, key=KEY), "width", r"got 8\.0"),
