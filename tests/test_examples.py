@@ -5,35 +5,11 @@ from helpers import ROOT, run_python
 
 EXAMPLES = {
     "prebuilt_solver.py": (
-        [
-            "--name",
-            "allen-cahn-twobody-d8",
-            "--steps",
-            "3",
-            "--n-points",
-            "64",
-            "--width",
-            "8",
-            "--depth",
-            "2",
-        ],
+        "--name allen-cahn-twobody-d8 --steps 3 --n-points 64 --width 8 --depth 2".split(),
         "rel-L2",
     ),
     "finetune_custom_pde.py": (
-        [
-            "--dim",
-            "4",
-            "--steps",
-            "3",
-            "--finetune-steps",
-            "3",
-            "--n-points",
-            "64",
-            "--width",
-            "8",
-            "--depth",
-            "2",
-        ],
+        "--dim 4 --steps 3 --finetune-steps 3 --n-points 64 --width 8 --depth 2".split(),
         "after 3 steps (last layer only)",
     ),
     "kdv_high_order.py": (
@@ -86,19 +62,7 @@ def test_finetune_vs_scratch_script_runs(tmp_path):
 
     out = tmp_path / "ft.json"
     args = [
-        "--steps",
-        "4",
-        "--eval-every",
-        "2",
-        "--n-test",
-        "64",
-        "--resets",
-        "none",
-        "last",
-        "--budgets",
-        "1",
-        "0.5",
-        "--out",
+        *"--steps 4 --eval-every 2 --n-test 64 --resets none last --budgets 1 0.5 --out".split(),
         out,
     ]
     proc = run_python(ROOT / "scripts" / "finetune_vs_scratch.py", *args)
