@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Shaped
 
-from ._base import AbstractPDE, check_points
+from ._base import AbstractPDE, Ansatz, check_points
 
 
 class TrivialFitStats(eqx.Module):
@@ -102,12 +102,38 @@ def trivial_fit_stats(
     )
 
 
+def trivial_fit_formula(ansatz: Ansatz) -> str:
+    """The trivial fit of `ansatz` as a formula in one fitted scalar $K$: `base + K factor`.
+
+    `"K (1 - |x|^2)"` for the unit ball, `"g(x) + K t"` for an initial-value ansatz (the
+    initial condition is kept, only the multiple of `t` is fitted), `"K"` without an ansatz.
+    One description for summaries, plots and examples.
+    """
+    if not isinstance(ansatz, Ansatz):
+        raise ValueError(f"`ansatz` must be a `pdes.Ansatz`, got {ansatz!r}.")
+    kind = ansatz.kind
+    if kind in ("ball", "clamped-ball"):
+        r = ansatz.radius
+        shell = "1 - |x|^2" if r == 1 else "1 - |x|^2/R^2"
+        formula = f"K ({shell})" if kind == "ball" else f"K ({shell})^2"
+        return formula if r == 1 else f"{formula} with R = {r:.4g}"
+    has_base = ansatz.condition is not None
+    if kind in ("initial-value", "periodic-initial-value"):
+        return "g(x) + K t" if has_base else "K t"
+    if kind == "evolved-initial-value":
+        return "h(x, t) + K t" if has_base else "K t"
+    if kind == "terminal-value":
+        return "g(x) + K (T - t)" if has_base else "K (T - t)"
+    return "K"
+
+
 def trivial_rel_l2(
     pde: AbstractPDE, x: Shaped[Array, "..."], u: Shaped[Array, "..."] | None = None
 ) -> float:
     """Rel-L2 of the best one-scalar fit $\\text{base} + K\\,\\text{factor}$ of the ansatz.
 
-    For the ball PDEs this is $K(1 - |x|^2)$. For streaming, sum `trivial_fit_stats`
+    For the ball PDEs this is $K(1 - |x|^2)$, for initial-value PDEs $g(x) + K t$ (see
+    `trivial_fit_formula`). For streaming, sum `trivial_fit_stats`
     over batches and read `.rel_l2`.
     """
     stats = trivial_fit_stats(pde, x, u)
