@@ -118,12 +118,21 @@ class SparseSTDE(AbstractEstimator):
     replacement (O(`num_samples`) to draw, never an O(d) shuffle) and returns
     $(d / |J|) \\sum_{j \\in J} a_j y_k(e_j)$. The biharmonic samples pairs $(i, j)$.
     Mixed partials are computed exactly.
+
+    `replace=False` draws distinct coordinates (as the published reference code does):
+    each coordinate is still in $J$ with probability $|J|/d$, so the same scale keeps the
+    estimate unbiased, and its variance is smaller by the factor $(d - |J|)/(d - 1)$; the
+    draw is a shuffle, O(d). It needs `num_samples` <= d and applies to diagonal sums
+    (biharmonic pairs are always drawn with replacement).
     """
 
     num_samples: int = eqx.field(static=True, default=16)
+    replace: bool = eqx.field(static=True, default=True)
 
     def __check_init__(self):
         _check_num_samples("SparseSTDE", self.num_samples)
+        if not isinstance(self.replace, bool):
+            raise ValueError(f"`SparseSTDE(replace=...)` must be a bool, got {self.replace!r}.")
 
     @property
     def stochastic(self):
@@ -131,7 +140,15 @@ class SparseSTDE(AbstractEstimator):
 
     def _diagonal(self, atom, x, key, dims):
         scale = jnp.asarray(dims / self.num_samples, x.dtype)
-        idx = jax.random.randint(key, (self.num_samples,), 0, dims)
+        if self.replace:
+            idx = jax.random.randint(key, (self.num_samples,), 0, dims)
+        elif self.num_samples > dims:
+            raise ValueError(
+                f"`SparseSTDE(num_samples={self.num_samples}, replace=False)` cannot draw "
+                f"that many distinct coordinates out of {dims}."
+            )
+        else:
+            idx = jax.random.choice(key, dims, (self.num_samples,), replace=False)
         a = atom.weights_at(x, dims)
         w = jnp.full(idx.shape, scale) if a is None else scale * a[idx]
         return [sparse_pure(atom.order, idx, w, x.dtype)]

@@ -15,6 +15,8 @@ ESTIMATORS = ("sparse", "dense", "exact")
 DISTRIBUTIONS = ("rademacher", "gaussian")
 LOSSES = ("published", "unbiased")
 INIT_BIASES = ("default", "residual")
+OPTIMIZERS = ("adam", "natural-gradient")
+INITS = ("default", "protocol")
 PRECISIONS = ("float32", "float64")
 NETWORKS = ("mlp", "shared-mlp", "residual-mlp")
 FREEZES = ("none", "first", "last", "all-but-first", "all-but-last")
@@ -88,6 +90,17 @@ class TrainConfig:
       rest of the network as initialised). Where the solution is nearly the ansatz factor
       times a constant (the three-body presets: ~10 (1 - |x|^2)), that constant is what
       Adam's bounded steps otherwise spend thousands of steps reaching.
+    - `optimizer`: `"adam"` (the published protocol) or `"natural-gradient"`: Gauss-Newton
+      in sample space by the Woodbury identity with SPRING momentum
+      (`zoo/_natgrad.py`): each step solves a `batch x batch` system built from the
+      per-point residual gradients, `lr` scales the step (about 0.1 to 1), `damping` is
+      the Tikhonov term relative to the mean diagonal of $J J^\\top$ and `momentum` the
+      SPRING momentum. A step costs about `batch` backward passes.
+    - `init`: `"default"` (Kaiming-uniform, zero biases; see `models.MLP`) or
+      `"protocol"`, the published reference code's initialisation ($W \\sim
+      U(\\pm 1/\\sqrt{\\text{fan\\_in}})$, $b \\sim U(\\pm 1/\\sqrt{\\text{fan\\_out}})$).
+    - `with_replacement`: sparse STDE draws its coordinates with replacement (`True`) or without
+      (`False`, as the published reference code).
     """
 
     steps: int = 10_000
@@ -110,6 +123,11 @@ class TrainConfig:
     rollbacks: int = 0
     rollback_factor: float = 0.5
     init_bias: Literal["default", "residual"] = "default"
+    optimizer: Literal["adam", "natural-gradient"] = "adam"
+    damping: float = 1e-3
+    momentum: float = 0.9
+    init: Literal["default", "protocol"] = "default"
+    with_replacement: bool = True
 
     def __post_init__(self):
         for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
@@ -139,6 +157,19 @@ class TrainConfig:
                 f"`TrainConfig.rollback_factor` must be a number in (0, 1), got {f!r}."
             )
         object.__setattr__(self, "rollback_factor", float(f))
+        for name, upper in (("damping", math.inf), ("momentum", 1.0)):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < upper:
+                raise ValueError(
+                    f"`TrainConfig.{name}` must be a number in [0, {upper}), got {v!r}."
+                )
+            object.__setattr__(self, name, float(v))
+        if not isinstance(self.with_replacement, bool):
+            raise ValueError(
+                f"`TrainConfig.with_replacement` must be a bool, got {self.with_replacement!r}."
+            )
+        _choice(self, "optimizer", OPTIMIZERS)
+        _choice(self, "init", INITS)
         _choice(self, "schedule", SCHEDULES)
         _choice(self, "init_bias", INIT_BIASES)
         _choice(self, "estimator", ESTIMATORS)

@@ -5,6 +5,7 @@ import dataclasses
 import difflib
 import re
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 
@@ -265,7 +266,29 @@ def make_estimator(config: TrainConfig) -> stde.AbstractEstimator:
         return stde.Exact()
     if config.estimator == "dense":
         return stde.DenseSTDE(config.num_samples, config.distribution)
-    return stde.SparseSTDE(config.num_samples)
+    return stde.SparseSTDE(config.num_samples, replace=config.with_replacement)
+
+
+def protocol_init(model, key):
+    """`model` with every `eqx.nn.Linear` re-drawn as the published reference code draws
+    it (`TrainConfig.init="protocol"`): $W \\sim U(\\pm 1/\\sqrt{\\text{fan\\_in}})$ and
+    $b \\sim U(\\pm 1/\\sqrt{\\text{fan\\_out}})$."""
+    is_linear = lambda m: isinstance(m, eqx.nn.Linear)
+    linears = [m for m in jax.tree.leaves(model, is_leaf=is_linear) if is_linear(m)]
+    keys = jax.random.split(key, 2 * len(linears))
+
+    def redraw(layer, kw, kb):
+        w, b = layer.weight, layer.bias
+        fan_out, fan_in = w.shape
+        w = jax.random.uniform(kw, w.shape, w.dtype, -1.0, 1.0) / jnp.sqrt(fan_in)
+        if b is not None:
+            b = jax.random.uniform(kb, b.shape, b.dtype, -1.0, 1.0) / jnp.sqrt(fan_out)
+        return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (w, b), is_leaf=lambda x: x is None)
+
+    new = [redraw(m, keys[2 * i], keys[2 * i + 1]) for i, m in enumerate(linears)]
+    return eqx.tree_at(
+        lambda m: [x for x in jax.tree.leaves(m, is_leaf=is_linear) if is_linear(x)], model, new
+    )
 
 
 def estimator_label(config: TrainConfig) -> str:
