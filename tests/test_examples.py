@@ -16,6 +16,7 @@ EXAMPLES = {
         ["--steps", "2", "--width", "8", "--depth", "2", "--n-points", "64"],
         "kdv-2d after 2 steps: rel-L2",
     ),
+    "flax_nnx.py": ("--dim 8 --steps 3 --width 8 --batch 16".split(), "step 3: loss"),
 }
 
 
@@ -34,6 +35,13 @@ def test_example_runs(name, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert expected in proc.stdout, proc.stdout
     assert "Traceback" not in proc.stderr
+
+
+def test_flax_nnx_example_runs(tmp_path):
+    """`examples/flax_nnx.py` (flax is an optional extra): the estimators from a Flax NNX
+    model, trained with Flax's optimiser."""
+    pytest.importorskip("flax")
+    test_example_runs("flax_nnx.py", tmp_path)
 
 
 def test_train_1e6_script_runs(tmp_path):
