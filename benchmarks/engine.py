@@ -1,4 +1,4 @@
-"""Engine benchmark: one Laplacian-PINN training step per engine and dimension (DESIGN.md §6).
+"""Engine benchmark: one Laplacian-PINN training step per engine and dimension.
 
 Every cell (case, engine, d) runs in a fresh subprocess, so compile caches, allocator
 state and the memory high-water mark of one cell never leak into another. The driver

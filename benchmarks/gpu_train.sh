@@ -20,7 +20,7 @@ for pde in allen-cahn-twobody poisson-twobody sine-gordon-twobody; do
     --runs "$scratch/acc" --out "$out/accuracy-$pde-d10000.md" --no-progress \
     > "$out/logs/accuracy-$pde-d10000.log" 2>&1 &
 done
-# The published 1e6-dimension setup (DESIGN §5), with the first layer shared over blocks:
+# The published 1e6-dimension setup (docs/results.md), with the first layer shared over blocks:
 # 10 000 steps (fewer cannot move the output to u*'s amplitude, see the README); its
 # results land in benchmarks/results/<device>/train-1e6.{json,md}.
 timeout "${BUDGET_1E6:-580}" python3 -m benchmarks.train_1e6 --out "$out" \

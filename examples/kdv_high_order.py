@@ -6,7 +6,7 @@
 $u_{ty} + u_{xxxy} + 3(u_{xy}u_x + u_y u_{xx}) - u_{xx} + 2u_{yy} = f$ on
 $[0, 1]^2 \\times [0, 1]$. The engine plans the jets for $u_{xxxy}$ from the multi-index and
 verifies the plan (the published 13-jet construction for this partial is wrong, see
-DESIGN.md §3); here the planned value is checked against nested forward-mode AD first.
+docs/concepts/engines.md); here the planned value is checked against nested forward-mode AD first.
 """
 
 import argparse

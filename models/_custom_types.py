@@ -7,7 +7,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, Shaped
 
 # A point in the input space (floating point). Annotated loosely on purpose: every public entry
 # point validates the shape itself so that a wrong shape is a `ValueError` naming the
-# argument (DESIGN.md §7), not a type-checker error.
+# argument (docs/design.md), not a type-checker error.
 Point: TypeAlias = Shaped[Array, "*shape"]
 Scalar: TypeAlias = Float[Array, ""]
 Key: TypeAlias = PRNGKeyArray

@@ -1,4 +1,4 @@
-"""Inseparable PDEs on a ball with the two-body / three-body exact solutions (DESIGN §4)."""
+"""Inseparable PDEs on a ball with the two-body / three-body exact solutions."""
 
 import math
 

@@ -7,7 +7,7 @@ from jaxtyping import Array, Float, PRNGKeyArray, Shaped
 
 # A point of the PDE's input space. Annotated loosely on purpose: every public entry point
 # validates the shape and dtype itself so that a wrong shape is a `ValueError` naming the argument
-# (DESIGN.md §7), not a type-checker error.
+# (docs/design.md), not a type-checker error.
 Point: TypeAlias = Shaped[Array, "*shape"]
 Points: TypeAlias = Float[Array, "n input_dim"]
 Scalar: TypeAlias = Float[Array, ""]

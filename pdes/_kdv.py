@@ -225,7 +225,7 @@ class KdV2D(AbstractPDE):
 
     Inputs $(x, y, t) \\in [0, 1]^2 \\times [0, 1]$; manufactured solution
     $u^* = e^{-t}\\sin(\\pi x)\\sin(\\pi y)$ with analytic $f$. Needs $u_{xxxy}$, the mixed
-    partial for which the published 13-jet is wrong (DESIGN §3).
+    partial for which the published 13-jet is wrong (docs/concepts/engines.md).
     """
 
     name: str = eqx.field(static=True)

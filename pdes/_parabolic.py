@@ -1,4 +1,4 @@
-"""Semilinear parabolic PDEs $\\partial_t u = \\Delta u + F(u)$, $u(x, 0) = g(x)$ (DESIGN §4)."""
+"""Semilinear parabolic PDEs $\\partial_t u = \\Delta u + F(u)$, $u(x, 0) = g(x)$."""
 
 import math
 

@@ -1,4 +1,4 @@
-"""The one-scalar trivial fit: the honesty baseline next to every reported error (DESIGN §4)."""
+"""The one-scalar trivial fit: the honesty baseline next to every reported error (docs/faq.md)."""
 
 import math
 

@@ -66,7 +66,7 @@ def evaluate(
     operator: AbstractOperator | tuple[AbstractOperator, ...] | list[AbstractOperator],
     fn: ScalarField,
     # `x` is annotated loosely on purpose: a wrong shape or dtype is a `ValueError` naming
-    # `x` (DESIGN.md §7), raised below, not a type-checker error.
+    # `x` (docs/design.md), raised below, not a type-checker error.
     x: ArrayLike,
     *,
     estimator: AbstractEstimator = Exact(),

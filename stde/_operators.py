@@ -95,7 +95,7 @@ class DiagonalDerivative(AbstractAtom):
     def __init__(
         self,
         order: int,
-        # Loose on purpose: a wrong shape is a `ValueError` naming `weights` (DESIGN.md §7).
+        # Loose on purpose: a wrong shape is a `ValueError` naming `weights` (docs/design.md).
         weights: ArrayLike | Callable | None = None,
         dims: int | None = None,
     ):

@@ -277,7 +277,7 @@ def test_trivial_fit_streaming_matches_direct_least_squares():
 
 
 def test_trivial_fit_is_small_in_high_dim_and_not_on_the_wide_variant():
-    # DESIGN §4 honesty note: the standard ball problem is nearly K (1 - |x|^2).
+    # The honesty note (docs/concepts/pdes.md): the standard ball problem is nearly K (1 - |x|^2).
     key = jax.random.PRNGKey(0)
     narrow = pdes.get("allen-cahn-twobody", dim=10_000)
     wide = pdes.get("allen-cahn-twobody-wide", dim=10_000)

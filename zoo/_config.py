@@ -55,7 +55,7 @@ def _from_dict(cls, data: dict, where: str):
 class TrainConfig:
     """How to train: optimiser, sampling, estimator, loss, evaluation, checkpoints.
 
-    Defaults are the published protocol (DESIGN §5): Adam, learning rate 1e-3 decaying
+    Defaults are the published protocol: Adam, learning rate 1e-3 decaying
     linearly to 0 over `steps`, 100 fresh collocation points per step, sparse STDE with
     16 samples, relative L2 error of the final model on 20 000 streamed test points.
 

@@ -7,7 +7,7 @@ device returns four vectors (prediction, truth, ansatz factor and base); the hos
 accumulates float64 sums for
 
 - rel-L2 $= \\sqrt{\\sum (u - u^*)^2 / \\sum u^{*2}}$ and the max-norm $\\max |u - u^*|$;
-- the one-scalar trivial fit's rel-L2 from `pdes.TrivialFitStats` (DESIGN §4).
+- the one-scalar trivial fit's rel-L2 from `pdes.TrivialFitStats` (docs/faq.md).
 """
 
 import math

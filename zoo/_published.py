@@ -65,7 +65,7 @@ def _parse() -> tuple[dict, ...]:
 
 PUBLISHED = _parse()
 
-# Caveat printed beside published three-body figures (DESIGN §5).
+# Caveat printed beside published three-body figures (docs/concepts/pdes.md).
 THREEBODY_NOTE = "published three-body forcing omits chain-rule factors: a slightly different PDE"
 
 

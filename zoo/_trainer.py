@@ -1,6 +1,6 @@
 """The training loop: `train`, `resume`, `finetune`.
 
-Determinism (DESIGN §7): step `k`'s collocation points and estimator keys come from
+Determinism (docs/reliability.md): step `k`'s collocation points and estimator keys come from
 `fold_in(fold_in(PRNGKey(seed), 1), k)`, a pure function of the step, and the checkpoint
 holds the exact parameters and optimiser state, so a run resumed from step `k` computes
 bit for bit what the uninterrupted run computes after step `k` on the same machine.
