@@ -4,7 +4,7 @@
     python scripts/accuracy_table.py --pdes allen-cahn-twobody --dims 100 1000
     python scripts/accuracy_table.py --steps 50 --n-test 2000 --dims 100   # try it
 
-Protocol (DESIGN.md §5): 4 x 128 tanh MLP inside the hard-constraint ansatz, Adam with
+Protocol: 4 x 128 tanh MLP inside the hard-constraint ansatz, Adam with
 learning rate 1e-3 decaying linearly to 0 over 10 000 steps, 100 fresh collocation points
 per step, sparse STDE with |J| = 16, relative L2 error of the *final* model on 20 000
 streamed test points (the published figure is the minimum over evaluations every 1000
