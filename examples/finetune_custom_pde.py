@@ -3,23 +3,36 @@
     python examples/finetune_custom_pde.py                               # d = 10
     python examples/finetune_custom_pde.py --dim 4 --steps 5 --finetune-steps 5 --width 8 --depth 2
 
-A solver for the two-body Allen-Cahn equation is trained (or loaded from a run directory
-with `--base DIR`), then fine-tuned on a user-defined PDE with a stiffer reaction term,
-$\\Delta u + 2(u - u^3) = f$, whose forcing `pdes.CustomPDE` derives from the same exact
-solution. Freezing all but the last layer reuses the learned features.
+A solver for the two-body Allen-Cahn equation is trained (or loaded with `--base`: a run
+directory or a pretrained name such as `allen-cahn-twobody-d1000`), then fine-tuned on a
+user-defined PDE with a stiffer reaction term, $\\Delta u + 2(u - u^3) = f$, whose forcing
+`pdes.CustomPDE` derives from the same exact solution. Freezing all but the last layer
+reuses the learned features.
+
+The residual estimates the forcing with its own estimator and key (16 jets of $u^*$, not
+`dim`), so a step costs the same at d = 1000 as with a hand-written forcing.
+Measured: `--base allen-cahn-twobody-d1000` (300 fine-tuning steps, 2000 test points) ran
+in 105 s wall, 34 s user CPU, 0.7 GB peak memory, on two CPU cores shared with other jobs
+(load ~10); with the exact forcing it took 868 s and 3.4 GB. Rel-L2 5.0e-3 before, 6.2e-3
+after: the base network matches the sum of u*'s second derivatives but not their spread
+over coordinates (the published loss trained it to keep the estimator's variance low), and
+the residual here, an estimate of L(u - u*), sees that spread; the last layer alone cannot
+fix it in 300 steps.
 """
 
 import argparse
-
-import jax
+import time
 
 import pdes
 import stde
 import zoo
+from pdes._trivial import trivial_fit_formula
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dim", type=int, default=10)
-parser.add_argument("--base", help="run directory of a trained allen-cahn-twobody solver")
+parser.add_argument(
+    "--base", help="run directory or pretrained name of an allen-cahn-twobody solver"
+)
 parser.add_argument("--steps", type=int, default=500, help="steps of the base training")
 parser.add_argument("--finetune-steps", type=int, default=300)
 parser.add_argument("--n-points", type=int, default=2000)
@@ -27,17 +40,20 @@ parser.add_argument("--depth", type=int, default=4, help="linear layers if train
 parser.add_argument("--width", type=int, default=128)
 args = parser.parse_args()
 
+start = time.perf_counter()
 preset = zoo.get_preset("allen-cahn-twobody")
 if args.base:
     base = zoo.load(args.base)
+    print(f"loaded {args.base} (d={base.pde.dim})", flush=True)
 else:
+    print(f"training the base solver, d={args.dim}, {args.steps} steps", flush=True)
     config = preset.train.replace(steps=args.steps, eval_every=0, n_test=args.n_points)
     model = preset.model.replace(width=args.width, depth=args.depth)
-    base = zoo.train(preset.name, args.dim, config=config, model=model, progress=False)
+    base = zoo.train(preset.name, args.dim, config=config, model=model, plots=False)
 dim = base.pde.dim
 
 # Your PDE: any stde operator plus a nonlinearity; the forcing comes from the solution.
-truth = pdes.get("allen-cahn-twobody", dim=dim).exact_solution
+truth = pdes.get("allen-cahn-twobody", dim=dim, seed=base.pde.seed).exact_solution
 custom = pdes.CustomPDE(
     dim,
     stde.Laplacian(),
@@ -46,18 +62,19 @@ custom = pdes.CustomPDE(
     name="stiff-allen-cahn",
 )
 
-key = jax.random.PRNGKey(0)
-before = zoo.evaluate(zoo.Solver(base.model, custom, None, {}), args.n_points, key=key)
+# Both evaluations on the same test points (the default test key, not the training keys).
+before = zoo.evaluate(zoo.Solver(base.model, custom, None, {}), args.n_points)
+print(f"fine-tuning the last layer for {args.finetune_steps} steps", flush=True)
 tuned = zoo.finetune(
     base,
     custom,
     config=base.config.train.replace(steps=args.finetune_steps, eval_every=0, n_test=args.n_points),
     freeze="all-but-last",
-    progress=False,
 )
-after = zoo.evaluate(tuned, args.n_points, key=key)
+after = zoo.evaluate(tuned, args.n_points)
 print(
     f"d={dim}, custom PDE: rel-L2 {before['rel_l2']:.2e} before fine-tuning, "
     f"{after['rel_l2']:.2e} after {args.finetune_steps} steps (last layer only); "
-    f"trivial fit {after['trivial_rel_l2']:.2e}"
+    f"trivial fit {trivial_fit_formula(custom.ansatz)} {after['trivial_rel_l2']:.2e}; "
+    f"{time.perf_counter() - start:.0f} s in all"
 )
