@@ -73,9 +73,9 @@ class MLP(AbstractField):
 
     Initialisation is Kaiming-uniform with an activation gain, as PyTorch's
     `kaiming_uniform_(w, nonlinearity=...)`: $W \\sim U(-b, b)$ with
-    $b = \\text{gain} \\sqrt{3 / \\text{fan\\_in}}$, zero biases. Gains: tanh 5/3, silu and
+    $b = \\text{gain} \\sqrt{3 / \\text{fan_in}}$, zero biases. Gains: tanh 5/3, silu and
     gelu $\\sqrt 2$, sin and callables 1 (override with `gain=`). This is not PyTorch's
-    default `nn.Linear` init ($b = 1/\\sqrt{\\text{fan\\_in}}$ for weights and biases).
+    default `nn.Linear` init ($b = 1/\\sqrt{\\text{fan_in}}$ for weights and biases).
     """
 
     layers: tuple[eqx.nn.Linear, ...]

@@ -154,7 +154,7 @@ class Ansatz(eqx.Module):
 class AbstractPDE(eqx.Module):
     """A PDE with its domain, sampler and exact or reference solution.
 
-    Inputs are points of $\\mathbb{R}^{\\text{input\\_dim}}$: the `dim` spatial
+    Inputs are points of $\\mathbb{R}^{\\text{input_dim}}$: the `dim` spatial
     coordinates, then time last for time-dependent PDEs. Subclasses are final; they set
     `exact_solution` to a method or to `None` (then `reference_solution` is the truth).
     """
@@ -201,7 +201,7 @@ class AbstractPDE(eqx.Module):
 
         **Arguments:**
 
-        - `u`: a scalar field $\\mathbb{R}^{\\text{input\\_dim}} \\to \\mathbb{R}$.
+        - `u`: a scalar field $\\mathbb{R}^{\\text{input_dim}} \\to \\mathbb{R}$.
         - `x`: one point, shape `(input_dim,)`.
         - `estimator`: a `stde` estimator; `None` means `stde.Exact()`.
         - `key`: PRNG key, needed by stochastic estimators.
