@@ -10,7 +10,9 @@ each serialised leaf), `dtype`, `jax_version`, `equinox_version`, `payload_bytes
 import hashlib
 import io
 import json
+import math
 import os
+import stat
 import tempfile
 from typing import Any
 
@@ -32,9 +34,14 @@ from ._mlp import MLP, ResidualMLP, SharedMLP
 
 FORMAT = "stde-zoo"
 FORMAT_VERSION = 1
-# A header is small; reading at most this much before the newline keeps a foreign binary
-# file from being read whole.
-_MAX_HEADER_BYTES = 1 << 24
+# The bound on what a load reads before the header is validated: at most this many bytes
+# (the header line), read with a bounded `readline`; the payload is read only once the
+# header's declared leaves fit in the file's real size. A header is small (a few hundred
+# bytes per leaf), so a foreign or forged file cannot make a load allocate more.
+MAX_HEADER_BYTES = 1 << 20
+# Deeper JSON than this in a header is refused (the parser would recurse).
+_MAX_HEADER_DEPTH = 64
+_ITEMSIZE_PYTHON = {"python-bool": 1, "python-int": 8, "python-float": 8, "python-complex": 16}
 
 _REGISTRY = {
     cls.__name__: cls
@@ -170,20 +177,62 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
         "metadata": metadata,
     }
     try:
-        line = json.dumps(header).encode()
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"`metadata` must be JSON-serialisable: {e}") from None
+        # Standard JSON only: NaN and inf (`NaN`, `Infinity`) are not JSON.
+        header["header_sha256"] = _header_hash(header)
+        line = json.dumps(header, allow_nan=False).encode()
+    except (TypeError, ValueError, RecursionError) as e:
+        raise ValueError(f"`metadata` must be JSON-serialisable (finite numbers): {e}") from None
+    if len(line) >= MAX_HEADER_BYTES:
+        raise ValueError(
+            f"`metadata` makes the header {len(line)} bytes; at most {MAX_HEADER_BYTES} fit."
+        )
     write_bytes_atomic(path, line + b"\n" + payload)
+
+
+def _header_hash(header: dict) -> str:
+    """sha256 of the header without its own hash (canonical JSON): the step, config and
+    versions in `metadata` are covered as the payload is by `payload_sha256`."""
+    body = {k: v for k, v in header.items() if k != "header_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def temp_prefix(path: str | os.PathLike) -> str:
+    """The name prefix of `write_bytes_atomic`'s temporary files for `path` (they end in
+    `.tmp`); a run directory's owner removes leftovers of a killed process."""
+    return f".{os.path.basename(path)}."
+
+
+def fsync_directory(directory: str | os.PathLike) -> None:
+    """Make a rename in `directory` durable (no-op where directories cannot be opened)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # Some file systems refuse fsync on a directory; the rename still happened.
+    finally:
+        os.close(fd)
 
 
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
     """Write `data` to `path` through a temporary file in the same directory and
-    `os.replace`: an interrupted write leaves the previous file (or none), never half of
-    one, and no temporary file behind."""
+    `os.replace`, then fsync the directory: an interrupted write leaves the previous file
+    (or none), never half of one, and no temporary file behind (a process killed with
+    SIGKILL can leave one: `zoo` removes them when it next takes the run directory). The
+    file gets the permissions `open` would give it (0666 less the umask)."""
     directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=temp_prefix(path), suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), 0o666 & ~_umask())
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -192,21 +241,55 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
         if os.path.exists(tmp):
             os.remove(tmp)
         raise
+    fsync_directory(directory)
 
 
-def _read(path: str) -> tuple[dict, bytes]:
-    if os.path.isdir(path):
-        raise ValueError(f"`path` must be a model file, got the directory `{path}`.")
-    with open(path, "rb") as f:
-        line = f.readline(_MAX_HEADER_BYTES)
-        payload = f.read()
-    where = f"`{path}`"
-    if not line.endswith(b"\n"):
-        raise ValueError(f"{where} is not a stde-zoo model file (no header line).")
+def _depth(text: bytes) -> int:
+    """Deepest nesting of `[`/`{` in JSON text (strings skipped), without parsing it."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for byte in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif byte == 0x5C:  # backslash
+                escaped = True
+            elif byte == 0x22:
+                in_string = False
+        elif byte == 0x22:
+            in_string = True
+        elif byte in (0x5B, 0x7B):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif byte in (0x5D, 0x7D):
+            depth -= 1
+    return deepest
+
+
+def _leaf_bytes(signature, where: str) -> int:
+    """Bytes a declared leaf `[shape, dtype]` needs; `ValueError` if malformed."""
+    if not (isinstance(signature, list) and len(signature) == 2):
+        raise ValueError(f"{where} has a damaged header: a leaf is {signature!r}.")
+    shape, dtype = signature
+    if not (
+        isinstance(shape, list)
+        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        and isinstance(dtype, str)
+    ):
+        raise ValueError(f"{where} has a damaged header: a leaf is {signature!r}.")
+    if dtype in _ITEMSIZE_PYTHON:
+        if shape:
+            raise ValueError(f"{where} has a damaged header: a leaf is {signature!r}.")
+        return _ITEMSIZE_PYTHON[dtype]
     try:
-        header = json.loads(line)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ValueError(f"{where} is not a stde-zoo model file (header is not JSON).") from None
+        itemsize = np.dtype(dtype).itemsize
+    except TypeError:
+        raise ValueError(f"{where} has a damaged header: unknown dtype {dtype!r}.") from None
+    return math.prod(shape) * itemsize
+
+
+def _check_header(header, where: str, file_bytes: int, header_bytes: int) -> None:
+    """Types and sizes of a parsed header, before anything is allocated from it."""
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise ValueError(f"{where} is not a stde-zoo model file (no `format: {FORMAT}`).")
     version = header.get("format_version")
@@ -218,6 +301,66 @@ def _read(path: str) -> tuple[dict, bytes]:
     missing = {"spec", "leaves", "payload_bytes", "payload_sha256"} - header.keys()
     if missing:
         raise ValueError(f"{where} has a damaged header: missing {sorted(missing)}.")
+    kinds = {
+        "leaves": list,
+        "payload_bytes": int,
+        "payload_sha256": str,
+        "metadata": dict,
+        "spec": (dict, type(None)),
+    }
+    for name, kind in kinds.items():
+        value = header.get(name, {} if name == "metadata" else None)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            raise ValueError(
+                f"{where} has a damaged header: `{name}` is {type(value).__name__} {value!r:.80}."
+            )
+    if "header_sha256" in header and header["header_sha256"] != _header_hash(header):
+        raise ValueError(
+            f"{where} is damaged: the header's sha256 does not match (its step, configuration "
+            "or versions were altered)."
+        )
+    payload = header["payload_bytes"]
+    if payload != file_bytes - header_bytes:
+        raise ValueError(
+            f"{where} is truncated or damaged: payload is {file_bytes - header_bytes} bytes, "
+            f"header says {payload}."
+        )
+    declared = sum(_leaf_bytes(s, where) for s in header["leaves"])
+    if declared > payload:
+        raise ValueError(
+            f"{where} is damaged: its header declares {declared} bytes of parameters, but the "
+            f"file holds {payload}."
+        )
+
+
+def _read_header(path: str) -> tuple[dict, int, int]:
+    """The validated header, its size in bytes (newline included) and the file's size.
+    Reads at most `MAX_HEADER_BYTES`."""
+    if os.path.isdir(path):
+        raise ValueError(f"`path` must be a model file, got the directory `{path}`.")
+    where = f"`{path}`"
+    with open(path, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise ValueError(f"{where} is not a regular file, so not a stde-zoo model file.")
+        line = f.readline(MAX_HEADER_BYTES)
+    if not line.endswith(b"\n"):
+        raise ValueError(f"{where} is not a stde-zoo model file (no header line).")
+    if _depth(line) > _MAX_HEADER_DEPTH:
+        raise ValueError(f"{where} has a damaged header (JSON nested too deeply).")
+    try:
+        header = json.loads(line)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise ValueError(f"{where} is not a stde-zoo model file (header is not JSON).") from None
+    _check_header(header, where, info.st_size, len(line))
+    return header, len(line), info.st_size
+
+
+def _read(path: str) -> tuple[dict, bytes]:
+    header, start, size = _read_header(path)
+    with open(path, "rb") as f:
+        f.seek(start)
+        payload = f.read(header["payload_bytes"] + 1)  # Bounded by the checked size.
     return header, payload
 
 
@@ -225,9 +368,12 @@ def read_header(path: str | os.PathLike) -> dict[str, Any]:
     """The JSON header of a file written by `models.save` (hyperparameters, versions,
     hash, `metadata`), without loading the payload into a model.
 
-    **Raises:** `ValueError` if `path` is not such a file; `FileNotFoundError` if absent.
+    Reads at most `MAX_HEADER_BYTES` (1 MiB) of the file, whatever its size.
+
+    **Raises:** `ValueError` if `path` is not such a file (or its header is malformed, or
+    declares more data than the file holds); `FileNotFoundError` if absent.
     """
-    return _read(os.fspath(path))[0]
+    return _read_header(os.fspath(path))[0]
 
 
 def load(path: str | os.PathLike, *, like: Any = None) -> Any:
@@ -242,8 +388,14 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
 
     **Returns:** the model, with the saved parameters.
 
-    **Raises:** `ValueError` naming `path` if the file is truncated, its payload hash does
-    not match, it is not a stde-zoo file, or its leaves do not match `like`.
+    Nothing is allocated from the header before it is validated: the header line is read
+    with a bound (`MAX_HEADER_BYTES`), its declared leaves must fit in the file's real
+    size, and the model is rebuilt abstractly (`eqx.filter_eval_shape`) before the payload
+    (as large as the file) is read into it.
+
+    **Raises:** `ValueError` naming `path` if the file is truncated, a hash (payload or
+    header) does not match, it is not a stde-zoo file, its header is malformed, its
+    leaves do not match `like`, or it holds NaN or inf.
     """
     path = os.fspath(path)
     header, payload = _read(path)
@@ -267,9 +419,9 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
             like = eqx.filter_eval_shape(lambda: _decode({"__module__": spec}))
         except Exception as e:
             raise ValueError(f"{where}: cannot rebuild the model from its header: {e}") from None
-    elif spec is not None and type(like).__name__ != spec["class"]:
+    elif spec is not None and type(like).__name__ != spec.get("class"):
         raise ValueError(
-            f"{where} holds a `{spec['class']}`, but `like` is a `{type(like).__name__}`."
+            f"{where} holds a `{spec.get('class')}`, but `like` is a `{type(like).__name__}`."
         )
     ours, theirs = header["leaves"], _signatures(like)
     if len(ours) != len(theirs):
@@ -287,6 +439,14 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
                 f"{a[1]}, `like` has {tuple(b[0])} {b[1]}.{hint}"
             )
     try:
-        return eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
+        model = eqx.tree_deserialise_leaves(io.BytesIO(payload), like)
     except Exception as e:
         raise ValueError(f"{where}: cannot read the payload into `like`: {e}") from None
+    for at, leaf in jax.tree_util.tree_leaves_with_path(model):
+        if eqx.is_inexact_array(leaf) and not bool(jnp.all(jnp.isfinite(leaf))):
+            raise ValueError(
+                f"{where} holds non-finite values (NaN or inf) at "
+                f"`{jax.tree_util.keystr(at)}`; `models.save` never writes them, so the file "
+                "was altered or damaged."
+            )
+    return model

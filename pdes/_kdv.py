@@ -1,5 +1,6 @@
 """KdV equations: 1D (reference by a pseudo-spectral method of lines) and 2D (manufactured)."""
 
+import concurrent.futures
 import functools
 import math
 import os
@@ -108,6 +109,14 @@ def kdv1d_snapshots(n: int = 256, num_times: int = 4001):
     return ts, v, dv
 
 
+def _snapshots_outside_traces(n: int):
+    """`kdv1d_snapshots(n)`, computed in a worker thread when not yet cached: JAX's trace
+    state is per thread, so the solve runs eagerly even when the caller is being traced
+    (`jax.jit(jax.grad(pde.reference_solution))` with a cold cache)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(kdv1d_snapshots, n).result()
+
+
 def kdv1d_interpolate(snapshots, n: int, x, t):
     """$u(x, t)$ from snapshots: spectral in $x$, cubic Hermite in $t$ on the smooth
     integrating-factor variable $v$ (using the exact $v_t$), then $\\hat u = e^{i\\nu k^3 t} v$."""
@@ -197,7 +206,7 @@ class KdV1D(AbstractPDE):
         )
 
     def _solution(self, x):
-        snaps = kdv1d_snapshots(self.resolution)
+        snaps = _snapshots_outside_traces(self.resolution)
         return kdv1d_interpolate(snaps, self.resolution, x[0], x[1]).astype(x.dtype)
 
     def _sample_interior(self, key, n):

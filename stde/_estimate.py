@@ -60,6 +60,14 @@ def _check_field(fn, x):
             f"`fn` must return a scalar, got shape {getattr(out, 'shape', type(out))} for "
             f"an input of shape {x.shape}."
         )
+    dtype = getattr(out, "dtype", None)
+    if dtype is None or not jnp.issubdtype(dtype, jnp.floating):
+        raise ValueError(
+            f"`fn` must return a real floating-point scalar, got dtype {dtype}; derivatives "
+            "of a complex field would lose the imaginary part, and those of an int or bool "
+            "field are zero: return a float (for a complex field, estimate the real and "
+            "imaginary parts separately)."
+        )
 
 
 def evaluate(

@@ -6,10 +6,12 @@ the biharmonic $\\sum_{ij} \\partial_i^2 \\partial_j^2$, and single mixed partia
 """
 
 import abc
+import math
 from collections.abc import Callable
 from numbers import Real
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
@@ -36,6 +38,7 @@ class AbstractOperator(eqx.Module):
     def __mul__(self, scalar):
         if isinstance(scalar, AbstractOperator) or not _is_scalar(scalar):
             return NotImplemented
+        _check_coefficient(scalar)
         return LinearCombination(tuple((scalar * c, a) for c, a in self.terms()))
 
     __rmul__ = __mul__
@@ -46,11 +49,26 @@ class AbstractOperator(eqx.Module):
     def __truediv__(self, scalar):
         if not _is_scalar(scalar):
             return NotImplemented
+        _check_coefficient(scalar)
+        if isinstance(scalar, Real) and scalar == 0:
+            raise ValueError("`scalar` (an operator's divisor) must not be zero, got 0.")
         return self * (1.0 / scalar)
 
 
 def _is_scalar(value) -> bool:
     return isinstance(value, Real) or (hasattr(value, "shape") and value.shape == ())
+
+
+def _check_coefficient(value) -> None:
+    """A concrete coefficient must be a finite real number (a traced one is not checked)."""
+    try:
+        number = complex(value)
+    except (TypeError, jax.errors.ConcretizationTypeError):
+        return
+    if number.imag != 0 or not math.isfinite(number.real):
+        raise ValueError(
+            f"`scalar` (an operator's coefficient) must be a finite real number, got {value!r}."
+        )
 
 
 class AbstractAtom(AbstractOperator):
@@ -145,7 +163,12 @@ class DiagonalDerivative(AbstractAtom):
         if self.weights is None:
             return None
         w = self.weights(x) if callable(self.weights) else self.weights
-        w = jnp.asarray(w, dtype=x.dtype)
+        w = jnp.asarray(w)
+        if not jnp.issubdtype(w.dtype, jnp.number) or jnp.issubdtype(w.dtype, jnp.complexfloating):
+            raise ValueError(
+                f"`DiagonalDerivative(weights=...)` must give real numbers, got dtype {w.dtype}."
+            )
+        w = w.astype(x.dtype)
         if w.shape != (dims,):
             raise ValueError(
                 f"`DiagonalDerivative(weights=...)` gave shape {w.shape}, expected ({dims},)."

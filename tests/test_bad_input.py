@@ -54,6 +54,50 @@ def _sort(x):
     return jnp.sum(jnp.sort(x) * x)
 
 
+def _file(data: bytes) -> Path:
+    import tempfile
+
+    # One fixed place (the table in BAD_INPUT.md shows it); the cases run one at a time.
+    path = Path(tempfile.gettempdir()) / "stde-bad-input" / "forged.eqx"
+    path.parent.mkdir(exist_ok=True)
+    path.write_bytes(data)
+    return path
+
+
+def _forged(change, rehash: bool = True, payload: bytes | None = None) -> Path:
+    """A `models.save` file whose header went through `change` (hash recomputed, as a
+    careful forger would, unless `rehash=False`)."""
+    import hashlib
+    import json
+
+    from models._serialisation import _header_hash
+
+    path = _file(b"")
+    models.save(path, _net(), metadata={"step": 3})
+    line, data = path.read_bytes().split(b"\n", 1)
+    header = json.loads(line)
+    if payload is not None:
+        data = payload
+        header["payload_sha256"] = hashlib.sha256(data).hexdigest()
+        header["payload_bytes"] = len(data)
+    change(header)
+    if rehash:
+        header.pop("header_sha256", None)
+        header["header_sha256"] = _header_hash(header)
+    path.write_bytes(json.dumps(header).encode() + b"\n" + data)
+    return path
+
+
+def _nan_weights() -> Path:
+    import io
+
+    buffer = io.BytesIO()
+    eqx.tree_serialise_leaves(
+        buffer, jax.tree_util.tree_map(lambda a: a.at[0].set(jnp.nan), _net())
+    )
+    return _forged(lambda h: None, payload=buffer.getvalue())
+
+
 @dataclasses.dataclass(frozen=True)
 class Case:
     entry: str  # the public entry point
@@ -226,6 +270,48 @@ CASES = [
         lambda: stde.estimate(stde.Laplacian(), jnp.tanh, X3),
         "fn",
         r"scalar, got shape \(3,\)",
+    ),
+    C(
+        "stde.estimate",
+        "fn returns complex values",
+        lambda: stde.estimate(stde.Laplacian(), lambda x: f(x) * (1 + 1j), X3),
+        "fn",
+        r"real floating-point scalar, got dtype complex",
+    ),
+    C(
+        "stde.estimate",
+        "fn returns an int",
+        lambda: stde.estimate(stde.Laplacian(), lambda x: jnp.sum(x > 0), X3),
+        "fn",
+        r"real floating-point scalar, got dtype int",
+    ),
+    C(
+        "stde.estimate",
+        "fn returns a bool",
+        lambda: stde.estimate(stde.Laplacian(), lambda x: jnp.any(x > 0), X3),
+        "fn",
+        r"real floating-point scalar, got dtype bool",
+    ),
+    C(
+        "stde.estimate",
+        "DiagonalDerivative weights callable returning complex",
+        lambda: stde.estimate(stde.DiagonalDerivative(2, lambda x: x * 1j), f, X3),
+        "weights",
+        r"must give real numbers, got dtype complex",
+    ),
+    C(
+        "stde.AbstractOperator.__mul__",
+        "stde.Laplacian() * nan",
+        lambda: stde.Laplacian() * float("nan"),
+        "scalar",
+        r"finite real number, got nan",
+    ),
+    C(
+        "stde.AbstractOperator.__truediv__",
+        "stde.Laplacian() / 0",
+        lambda: stde.Laplacian() / 0,
+        "scalar",
+        r"must not be zero, got 0",
     ),
     T(
         "stde.estimate",
@@ -1283,6 +1369,57 @@ CASES = [
         lambda: models.load(__file__),
         "test_bad_input.py",
         r"not a stde-zoo model file",
+    ),
+    C(
+        "models.load",
+        "header with leaves=5",
+        lambda: models.load(_forged(lambda h: h.update(leaves=5))),
+        "leaves",
+        r"damaged header: `leaves` is int 5",
+    ),
+    C(
+        "models.load",
+        "header with metadata=[1]",
+        lambda: models.load(_forged(lambda h: h.update(metadata=[1]))),
+        "metadata",
+        r"damaged header: `metadata` is list",
+    ),
+    C(
+        "models.load",
+        "header declaring a 4 TB leaf",
+        lambda: models.load(
+            _forged(lambda h: h["leaves"].__setitem__(0, [[10**6] * 2, "float32"]))
+        ),
+        "forged.eqx",
+        r"declares \d+ bytes of parameters, but the file holds \d+",
+    ),
+    C(
+        "models.load",
+        "header with step changed, hash not",
+        lambda: models.load(_forged(lambda h: h["metadata"].update(step=-4), rehash=False)),
+        "forged.eqx",
+        r"header's sha256 does not match",
+    ),
+    C(
+        "models.load",
+        "NaN weights (hashes recomputed)",
+        lambda: models.load(_nan_weights()),
+        "forged.eqx",
+        r"holds non-finite values",
+    ),
+    C(
+        "models.read_header",
+        "200 000-deep JSON header",
+        lambda: models.read_header(_file(b"[" * 200_000 + b"]" * 200_000 + b"\n")),
+        "forged.eqx",
+        r"nested too deeply",
+    ),
+    C(
+        "models.read_header",
+        "path=/dev/zero (not a regular file)",
+        lambda: models.read_header("/dev/zero"),
+        "/dev/zero",
+        r"not a regular file",
     ),
     C(
         "models.read_header",

@@ -10,6 +10,7 @@ from ._config import (
 )
 from ._presets import (
     DEFAULT_PRESET as DEFAULT_PRESET,
+    RECIPES as RECIPES,
     Preset as Preset,
     Pretrained as Pretrained,
     build_model as build_model,
@@ -18,7 +19,12 @@ from ._presets import (
     pretrained_names as pretrained_names,
 )
 from ._published import published as published
-from ._solver import Solver as Solver, evaluate as evaluate, load as load
+from ._solver import (
+    Solver as Solver,
+    evaluate as evaluate,
+    load as load,
+    load_file as load_file,
+)
 from ._trainer import (
     CheckpointWriteWarning as CheckpointWriteWarning,
     NonFiniteLossError as NonFiniteLossError,

@@ -1,8 +1,10 @@
 """The command line: `python -m zoo list | train | demo | eval | finetune | bench`.
 
-Expected failures (unknown preset, bad dimension, damaged checkpoint, non-finite loss)
-print one line to stderr and exit non-zero, without a traceback; Ctrl-C during training
-saves a checkpoint and exits 130.
+Expected failures (unknown preset, bad dimension, damaged checkpoint, non-finite loss,
+a run directory in use, any `OSError` such as a read-only file system) print one line to
+stderr and exit non-zero, without a traceback; Ctrl-C during training saves a checkpoint
+and exits 130, SIGTERM likewise with 143. A run that could not be written anywhere exits
+1.
 """
 
 import argparse
@@ -60,6 +62,15 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _directory(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            "expected a directory, got an empty string (which would mean the current "
+            "directory; write `.` for that)"
+        )
+    return Path(text)
+
+
 def _add_config_flags(parser, cls, prefix: str = "", skip=()):
     group = parser.add_argument_group(f"{cls.__name__} fields (default: the preset's)")
     for field in dataclasses.fields(cls):
@@ -83,7 +94,9 @@ def _given(args, cls) -> dict:
 
 
 def _add_run_flags(parser):
-    parser.add_argument("--out", type=Path, help="run directory (default runs/<preset>-d<dim>)")
+    parser.add_argument(
+        "--out", type=_directory, help="run directory (default runs/<preset>-d<dim>)"
+    )
     parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--no-plots", action="store_true", help="no PNG plots")
@@ -105,7 +118,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=text)
         if name == "train":
             p.add_argument("preset", nargs="?", help="preset name (`list`); default: the demo")
-            p.add_argument("--resume", type=Path, metavar="DIR", help="continue the run in DIR")
+            p.add_argument(
+                "--resume",
+                type=_directory,
+                metavar="DIR",
+                help="continue the run in DIR (with it: --steps, --lr, --rollbacks)",
+            )
         p.add_argument("--dim", type=_positive_int, help="dimension (default: the preset's)")
         p.add_argument("--pde-seed", type=int, default=0, help="seed of the PDE's coefficients")
         _add_run_flags(p)
@@ -115,7 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run directory or a pretrained solver")
     p.add_argument("source", help="run directory or pretrained name (e.g. allen-cahn-twobody-d100)")
     p.add_argument("--dim", type=_positive_int, help="with a preset name: <preset>-d<dim>")
-    p.add_argument("--n-points", type=_positive_int, default=20_000)
+    p.add_argument(
+        "--n-points", type=_positive_int, help="test points (default 20 000; field PDEs only)"
+    )
     p.add_argument("--batch-size", type=_positive_int)
     p.add_argument("--seed", type=int, help="test-stream seed (default: the run's test_seed)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -176,19 +196,30 @@ def _print_summary(solver) -> None:
         f"{card.get('n_points')} test points)"
     )
     print(f"  min rel-L2       {_fmt(card.get('rel_l2_min'))}   (over evaluations)")
+    from pdes._trivial import trivial_fit_formula
+
     print(
-        f"  trivial fit      {_fmt(card.get('trivial_rel_l2'))}   (best one-scalar "
-        "multiple of the ansatz factor)"
+        f"  trivial fit      {_fmt(card.get('trivial_rel_l2'))}   (best fit "
+        f"{trivial_fit_formula(solver.pde.ansatz)}, one scalar K)"
     )
+    ratio = card.get("rel_l2_over_trivial")
+    if ratio is None and card.get("rel_l2") is not None and card.get("trivial_rel_l2"):
+        ratio = card["rel_l2"] / card["trivial_rel_l2"]
+    if ratio is not None:
+        print(f"  error / trivial  {ratio:.3g}       (final rel-L2 over the trivial fit)")
+    # The card holds a published figure only for a run in the published protocol's setting.
     pub = card.get("published_rel_l2")
     if pub is not None:
         note = "  [three-body: different forcing]" if pde and "threebody" in pde.name else ""
         print(f"  published        {_fmt(pub)}   (10 000 steps, min over evaluations, A100){note}")
-        if card.get("steps", 0) < 10_000:
-            print(
-                f"  the published protocol: {PROG} train {cfg.preset} --dim {pde.dim} "
-                "(10 000 steps)"
-            )
+        return
+    from ._published import published
+
+    if pde is not None and cfg.preset and published(pde.name, pde.dim) is not None:
+        print(
+            "  published        -          (this run is not the published protocol's "
+            f"setting; that is `{PROG} train {cfg.preset} --dim {pde.dim}`)"
+        )
     else:
         print("  published        -          (no published figure for this setting)")
 
@@ -210,7 +241,7 @@ def _default_out(preset: str, dim: int) -> Path:
 
 def _cmd_list(args) -> int:
     from ._presets import estimator_label, get_preset, get_pretrained, names, pretrained_names
-    from ._solver import PRETRAINED_DIR
+    from ._solver import shipped_names
 
     print("Presets (python -m zoo train PRESET --dim D):")
     for n in names():
@@ -220,7 +251,7 @@ def _cmd_list(args) -> int:
     print("\nPretrained (zoo.load(NAME), python -m zoo eval NAME):")
     for n in pretrained_names():
         entry = get_pretrained(n)
-        shipped = (PRETRAINED_DIR / f"{n}.eqx").is_file()
+        shipped = n in shipped_names()
         status = "shipped" if shipped else "not shipped (train it: scripts/train_pretrained.py)"
         print(f"  {n:28s} {entry.train.steps} steps   {status}")
     return 0
@@ -242,17 +273,23 @@ def _cmd_train(args, demo: bool) -> int:
         jax.config.update("jax_enable_x64", True)
     common = dict(progress=not args.no_progress, plots=not args.no_plots, until=args.until)
     if getattr(args, "resume", None) is not None:
-        extra = sorted(set(train_given) - {"steps"}) + sorted(model_given)
-        if args.preset or args.dim or extra or args.out:
+        overrides = {"steps", "lr", "rollbacks"}
+        extra = sorted(set(train_given) - overrides) + sorted(model_given)
+        if args.preset or args.dim or extra or args.out or args.overwrite:
+            given = [f"--{k.replace('_', '-')}" for k in extra]
+            given += [f for f, v in (("a preset", args.preset), ("--dim", args.dim)) if v]
+            given += [f for f, v in (("--out", args.out), ("--overwrite", args.overwrite)) if v]
             raise CLIError(
-                "`--resume DIR` continues the run as configured in DIR/config.json; only "
-                "--steps, --until, --no-progress and --no-plots may be given with it"
+                "`--resume DIR` continues the run as configured in DIR/config.json; with it "
+                "only --steps, --lr, --rollbacks, --until, --no-progress and --no-plots may "
+                f"be given, got {', '.join(given)}"
             )
         from ._checkpoint import read_config
 
         if read_config(args.resume).train.precision == "float64":
             jax.config.update("jax_enable_x64", True)
-        solver = resume(args.resume, steps=train_given.get("steps"), **common)
+        changes = {k: train_given[k] for k in sorted(overrides) if k in train_given}
+        solver = resume(args.resume, **changes, **common)
         out = None
     else:
         name = args.preset or DEFAULT_PRESET
@@ -279,7 +316,8 @@ def _cmd_train(args, demo: bool) -> int:
             **common,
         )
         solver.card.setdefault("run_dir", str(out))
-    _report_moved(solver, getattr(args, "resume", None) or out)
+    if _report_moved(solver, getattr(args, "resume", None) or out):
+        return 1
     if solver.card.get("steps", 0) < solver.config.train.steps:
         print(
             f"stopped at step {solver.card.get('step')}; continue with `{PROG} train --resume DIR`",
@@ -298,7 +336,10 @@ def _cmd_eval(args) -> int:
     solver = load(args.source, dim=args.dim)
     key = None if args.seed is None else jax.random.PRNGKey(args.seed)
     t = time.perf_counter()
-    result = evaluate(solver, args.n_points, key=key, batch_size=args.batch_size)
+    n_points = args.n_points
+    if n_points is None and solver.config.evaluation != "point":
+        n_points = 20_000
+    result = evaluate(solver, n_points, key=key, batch_size=args.batch_size)
     result["eval_s"] = time.perf_counter() - t
     if args.json:
         print(json.dumps(result))
@@ -340,7 +381,8 @@ def _cmd_finetune(args) -> int:
         until=args.until,
     )
     solver.card.setdefault("run_dir", str(out))
-    _report_moved(solver, out)
+    if _report_moved(solver, out):
+        return 1
     if solver.card.get("steps", 0) < solver.config.train.steps:
         return 0
     _print_summary(solver)
@@ -419,19 +461,21 @@ def main(argv=None) -> int:
         return _main(argv)
 
 
-def _report_moved(solver, wanted) -> None:
-    """After a failed write moved the run (`zoo.CheckpointWriteWarning`), say where it is."""
+def _report_moved(solver, wanted) -> bool:
+    """After a failed write moved the run (`zoo.CheckpointWriteWarning`), say where it is;
+    True if it could not be written anywhere (the caller exits non-zero)."""
     where = solver.card.get("run_dir", str(wanted))
     if where == str(wanted):
-        return
+        return False
     if where is None:
         print(
             f"{PROG}: error: the run could not be written anywhere; its final state is "
             "lost with this process.",
             file=sys.stderr,
         )
-    else:
-        print(f"{PROG}: the run is in `{where}` (writing to `{wanted}` failed).", file=sys.stderr)
+        return True
+    print(f"{PROG}: the run is in `{where}` (writing to `{wanted}` failed).", file=sys.stderr)
+    return False
 
 
 def _main(argv) -> int:
@@ -456,8 +500,11 @@ def _main(argv) -> int:
     except KeyboardInterrupt as e:
         message = _one_line(e) or "interrupted"
         print(f"{PROG}: {message} Resume with `{PROG} train --resume DIR`.", file=sys.stderr)
-        return 130
-    except (ValueError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        # `zoo._trainer.Terminated`: SIGTERM, handled like Ctrl-C (128 + 15).
+        return 143 if type(e).__name__ == "Terminated" else 130
+    except (ValueError, OSError) as e:
+        # The whole OSError family (read-only file system, a parent that is a file, no
+        # space, permissions) is one line too.
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 1
     except Exception as e:

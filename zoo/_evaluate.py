@@ -24,9 +24,28 @@ import pdes
 _AUTO_COORDINATES = 20_000_000
 
 
+def count(value, name: str, *, optional: bool = False):
+    """`value` as a Python int >= 1 (NumPy integer scalars and integral NumPy floats are
+    accepted); None passes when `optional`.
+
+    **Raises:** `ValueError` naming `name` otherwise.
+    """
+    if value is None and optional:
+        return None
+    number = value
+    if isinstance(value, np.floating) and float(value).is_integer():
+        number = int(value)
+    elif isinstance(value, np.integer):
+        number = int(value)
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        kind = "a positive int or None" if optional else "a positive int"
+        raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
+    return number
+
+
 def auto_batch(input_dim: int, requested: int | None, n: int) -> int:
     if requested is not None:
-        return min(requested, n)
+        return min(count(requested, "batch_size"), n)
     return max(1, min(n, 2000, _AUTO_COORDINATES // input_dim))
 
 
@@ -64,8 +83,8 @@ def stream_errors(model, pde, *, n: int, key, batch_size: int | None = None, dty
     **Returns:** a dict with `rel_l2`, `trivial_rel_l2`, `linf` (max-norm of the error),
     `rel_linf` (`linf` over the max-norm of the solution) and `n_points`.
     """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"`n_points` must be a positive int, got {n!r}.")
+    n = count(n, "n_points")
+    batch_size = count(batch_size, "batch_size", optional=True)
     if dtype is None:
         dtype = _model_dtype(model)
     bs = auto_batch(pde.input_dim, batch_size, n)
@@ -81,10 +100,17 @@ def stream_errors(model, pde, *, n: int, key, batch_size: int | None = None, dty
         indices = jnp.arange(start, start + bs)
         outs = _batch(model, pde, key, indices, dtype)
         u, ustar, phi, base = (np.asarray(o, np.float64)[:m] for o in outs)
+        if not np.all(np.isfinite(ustar)):
+            bad = int(np.sum(~np.isfinite(ustar)))
+            raise ValueError(
+                f"the solution of `{pde.name}` is not finite (NaN or inf) at {bad} of the "
+                f"test points {start}..{start + m - 1}: the errors cannot be computed."
+            )
         err = u - ustar
         sq_err += float(err @ err)
         sq_true += float(ustar @ ustar)
-        linf = max(linf, float(np.max(np.abs(err))))
+        # `max` would drop a NaN (nan > x is False): NaN errors stay NaN.
+        linf = float(np.max([linf, np.max(np.abs(err))]))
         true_inf = max(true_inf, float(np.max(np.abs(ustar))))
         rho = ustar - base
         trivial = trivial + pdes.TrivialFitStats(

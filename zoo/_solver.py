@@ -2,7 +2,6 @@
 
 import difflib
 import hashlib
-import json
 import os
 import re
 from pathlib import Path
@@ -11,13 +10,14 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 import models
 
 from . import _checkpoint as ckpt
-from ._config import RunConfig
-from ._evaluate import point_errors, stream_errors
+from ._config import PDESpec, RunConfig
+from ._evaluate import count, point_errors, stream_errors
 from ._optim import make_optimizer, params_of
 from ._presets import (
     build_model,
@@ -79,27 +79,35 @@ class Solver(eqx.Module):
 
 def evaluate(
     solver: Solver,
-    n_points: int = 2000,
+    # Loose on purpose: NumPy integer scalars are counts too.
+    n_points: int | np.number | None = None,
     *,
     key: PRNGKeyArray | None = None,
-    batch_size: int | None = None,
+    batch_size: int | np.number | None = None,
 ) -> dict:
     """Errors of `solver` against its PDE's solution on `n_points` streamed test points.
 
     **Arguments:**
 
     - `solver`: a `zoo.Solver`.
-    - `n_points`: test points (generated and evaluated `batch_size` at a time).
+    - `n_points`: test points (generated and evaluated `batch_size` at a time); default
+      2000. A positive int (NumPy integer scalars too).
     - `key`: the test stream's key; default the run's `test_seed` (12345 if unknown).
     - `batch_size`: test points per batch; default chosen from the dimension.
 
     **Returns:** a dict with `rel_l2`, `trivial_rel_l2` (the best one-scalar fit of the
     ansatz, the honesty baseline), `linf`, `rel_linf` and `n_points`. For PDEs whose
     truth is known only at a reference point (parabolic, HJB-LQG): `u_reference_point`,
-    `reference_value` and, when a reference exists, `rel_error`.
+    `reference_value` and, when a reference exists, `rel_error`; those take no
+    `n_points`, `key` or `batch_size` (refused rather than ignored).
+
+    **Raises:** `ValueError` for a bad count, an argument that would be ignored, or a
+    solution that is not finite at a test point.
     """
     if not isinstance(solver, Solver):
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
+    n_points = count(n_points, "n_points", optional=True)
+    batch_size = count(batch_size, "batch_size", optional=True)
     pde = solver.pde
     if solver.config is not None:
         mode = solver.config.evaluation
@@ -107,12 +115,23 @@ def evaluate(
         # Presets know whether their truth is a field or one reference value.
         mode = get_preset(pde.name).evaluation if pde.name in names() else "field"
     if mode == "point":
+        given = [
+            k
+            for k, v in (("n_points", n_points), ("key", key), ("batch_size", batch_size))
+            if v is not None
+        ]
+        if given:
+            raise ValueError(
+                f"`{given[0]}` does not apply to `{pde.name}`, whose error is measured at its "
+                "reference point only: leave it out."
+            )
         return point_errors(solver.model, pde, point_reference(pde))
     if key is None:
         seed = 12345 if solver.config is None else solver.config.train.test_seed
         key = jax.random.PRNGKey(seed)
+    n = 2000 if n_points is None else n_points
     try:
-        return stream_errors(solver.model, pde, n=n_points, key=key, batch_size=batch_size)
+        return stream_errors(solver.model, pde, n=n, key=key, batch_size=batch_size)
     except NotImplementedError as e:
         raise ValueError(f"`{pde.name}` has no known solution to compare with: {e}") from None
 
@@ -132,14 +151,82 @@ def skeleton(config: RunConfig, pde=None):
     return pde, model, optimizer, optimizer.init(params_of(model))
 
 
+def abstract_state(config: RunConfig, pde=None):
+    """`(model, optimiser state)` as `skeleton` builds them, as shapes and dtypes only
+    (`eqx.filter_eval_shape`): nothing of the declared size is allocated, so a forged
+    configuration (a width of 60 000) is compared with a file before it costs memory."""
+
+    def build():
+        _, model, _, opt_state = skeleton(config, pde)
+        return model, opt_state
+
+    try:
+        return eqx.filter_eval_shape(build)
+    except ValueError:
+        raise
+    except Exception as e:  # A configuration the model builders cannot take.
+        raise ValueError(f"cannot build the model this configuration declares: {e}") from None
+
+
+def _build_pde(config: RunConfig, pde):
+    if pde is not None:
+        return pde
+    if config.pde is None:
+        raise ValueError(
+            "this run's PDE cannot be rebuilt from its config (a user-defined PDE); "
+            "pass `pde=` explicitly."
+        )
+    return config.pde.build()
+
+
+def _check_pde(config: RunConfig, pde, where) -> None:
+    """A `pde=` given for a run must be the run's PDE when the run names one."""
+    if pde is None or config.pde is None:
+        return
+    try:
+        given = PDESpec.from_pde(pde)
+    except ValueError:
+        given = None
+    if given != config.pde:
+        raise ValueError(
+            f"`pde` is not the PDE of {where} ({config.pde.name}, d={config.pde.dim}, seed "
+            f"{config.pde.seed}); `pde=` is only for runs of a user-defined PDE: leave it out."
+        )
+
+
+def check_run(run_dir: Path, config: RunConfig, header: dict, pde=None, explained=()) -> None:
+    """`config.json` must agree with the configuration stored in the checkpoint (except
+    the fields in `explained`), and the model it declares must be the one the checkpoint
+    holds; checked before anything of the declared size is allocated.
+
+    **Raises:** `ValueError` naming the fields that differ.
+    """
+    differences = {
+        k: v for k, v in ckpt.config_differences(config, header).items() if k not in explained
+    }
+    if differences:
+        raise ValueError(
+            f"`{run_dir / ckpt.CONFIG}` does not match the configuration stored in "
+            f"`{ckpt.CHECKPOINT}`: {ckpt.describe_differences(differences)}. Restore "
+            "config.json (or start a new run); `--resume` may change only --lr, --rollbacks "
+            "and --steps."
+        )
+    ckpt.check_structure(run_dir / ckpt.CHECKPOINT, header, abstract_state(config, pde))
+
+
 def _load_run(run_dir: Path, pde=None) -> Solver:
     config = ckpt.read_config(run_dir)
-    pde, model, _, opt_state = skeleton(config, pde)
+    _check_pde(config, pde, f"`{run_dir}`")
+    header = ckpt.read_checkpoint_header(run_dir)
+    check_run(run_dir, config, header, pde, explained=ckpt.OVERRIDABLE)
+    model, opt_state = abstract_state(config, pde)
     model, _, step = ckpt.load_checkpoint(run_dir, model, opt_state)
-    card = {"step": step, "run_dir": str(run_dir)}
+    card = {"step": step, "run_dir": str(run_dir), "shipped": False}
     if (run_dir / ckpt.SUMMARY).is_file():
-        card.update(ckpt.read_json(run_dir / ckpt.SUMMARY, "no summary"))
-    return Solver(model, pde, config, card)
+        summary = ckpt.read_json(run_dir / ckpt.SUMMARY, "no summary")
+        if isinstance(summary, dict):
+            card.update({k: v for k, v in summary.items() if k != "shipped"})
+    return Solver(model, _build_pde(config, pde), config, card)
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -150,36 +237,118 @@ def file_sha256(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def _shipped(name: str) -> bool:
-    return (PRETRAINED_DIR / f"{name}.json").is_file()
+# The shipped solvers: `zoo/pretrained/SHA256SUMS` (the format of `sha256sum`) lists the
+# weights `<name>.eqx` and model card `<name>.json` of each, and only those names load.
+REGISTRY = "SHA256SUMS"
+_NAME = re.compile(r"[a-z0-9][a-z0-9.-]*")
+
+
+def registry(directory: Path | None = None) -> dict[str, dict[str, str]]:
+    """`{name: {"eqx": sha256, "json": sha256}}` of the shipped solvers, from the hash
+    list held in the package (not beside any file a user supplies)."""
+    path = (PRETRAINED_DIR if directory is None else directory) / REGISTRY
+    entries: dict[str, dict[str, str]] = {}
+    if not path.is_file():
+        return {}
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 2 or not re.fullmatch(r"[0-9a-f]{64}", parts[0]):
+            continue
+        digest, file = parts
+        stem, _, ext = file.rpartition(".")
+        if ext in ("eqx", "json") and _NAME.fullmatch(stem) and ".." not in stem:
+            entries.setdefault(stem, {})[ext] = digest
+    return {k: v for k, v in entries.items() if v.keys() == {"eqx", "json"}}
+
+
+def shipped_names() -> list[str]:
+    """Names `zoo.load(name)` accepts: those in the package's hash registry."""
+    return sorted(registry())
+
+
+def _verified(path: Path, expected: str, what: str) -> None:
+    if not path.is_file() or file_sha256(path) != expected:
+        raise ValueError(
+            f"`{path}` does not match the sha256 of its {what} held in the package "
+            f"(`zoo/pretrained/{REGISTRY}`): the file is damaged or was replaced; reinstall "
+            "stde-zoo."
+        )
 
 
 def _load_pretrained(name: str) -> Solver:
-    weights, card_path = PRETRAINED_DIR / f"{name}.eqx", PRETRAINED_DIR / f"{name}.json"
-    if not weights.is_file() or not card_path.is_file():
-        entry = get_pretrained(name)
+    entry = registry().get(name)
+    if entry is None:
+        known = get_pretrained(name)
         raise ValueError(
             f"no pretrained weights for {name!r} are shipped with this installation; train "
-            f"them with `python -m zoo train {entry.preset} --dim {entry.dim} --out DIR` and "
+            f"them with `python -m zoo train {known.preset} --dim {known.dim} --out DIR` and "
             "load the run directory."
         )
-    try:
-        card = json.loads(card_path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise ValueError(f"`{card_path}` is damaged (not JSON).") from None
-    expected = card.get("sha256")
-    if file_sha256(weights) != expected:
+    weights, card_path = PRETRAINED_DIR / f"{name}.eqx", PRETRAINED_DIR / f"{name}.json"
+    # The card's hash is the package's, so what the card says (its errors, its weights'
+    # sha256) is what was shipped.
+    _verified(card_path, entry["json"], "model card")
+    card = ckpt.read_json(card_path, "no model card")
+    if not isinstance(card, dict):
+        raise ValueError(f"`{card_path}` is damaged: a model card is a JSON object.")
+    if card.get("sha256") != entry["eqx"]:
         raise ValueError(
-            f"`{weights}` does not match the sha256 in its model card `{card_path.name}`: the "
-            "file is damaged or was replaced; reinstall stde-zoo."
+            f"`{card_path}` does not name the weights the package lists for {name!r}; "
+            "reinstall stde-zoo."
         )
-    try:
-        config = RunConfig.from_dict(card["config"])
-    except (KeyError, ValueError) as e:
-        raise ValueError(f"`{card_path}` is damaged: {e}") from None
-    pde, model, _, _ = skeleton(config)
+    if not weights.is_file() or file_sha256(weights) != entry["eqx"]:
+        raise ValueError(
+            f"`{weights}` does not match the sha256 in its model card `{card_path.name}` "
+            f"(held in the package's `{REGISTRY}`): the file is damaged or was replaced; "
+            "reinstall stde-zoo."
+        )
+    config = ckpt.parse_config(card.get("config"), f"`{card_path}`")
+    header = models.read_header(weights)
+    model, _ = abstract_state(config)
+    ckpt.check_structure(weights, header, model)
     model = models.load(weights, like=model)
-    return Solver(model, pde, config, card)
+    card = {**card, "shipped": True}
+    return Solver(model, _build_pde(config, None), config, card)
+
+
+def load_file(path: str | os.PathLike, *, pde=None) -> Solver:
+    """Load a solver from a file of your own: weights written by `export_pretrained`
+    (`<name>.eqx`, whose header carries the configuration) or a run's `checkpoint.eqx`.
+
+    The result is never labelled as shipped: its card holds `file`, `shipped: False` and
+    the step, and none of the claims (errors, timings) of any card beside the file; run
+    `zoo.evaluate` to measure it. Nothing of the declared model size is allocated before
+    the file's header is validated against the file's size.
+
+    **Raises:** `ValueError` if the file is not such a file, is damaged, or its
+    configuration does not match its contents.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"`path` must be a model file, got `{path}` (not a file).")
+    header = models.read_header(path)
+    metadata = header.get("metadata") or {}
+    if metadata.get("kind") == "stde-zoo checkpoint":
+        data = {k: metadata.get(k) for k in ckpt.COMPARED}
+        data.update(init_from=None, evaluation=_evaluation_of(data))
+        config = ckpt.parse_config(data, f"`{path}`'s header")
+        _check_pde(config, pde, f"`{path}`")
+        model, opt_state = abstract_state(config, pde)
+        ckpt.check_structure(path, header, (model, opt_state))
+        model, _ = models.load(path, like=(model, opt_state))
+    else:
+        config = ckpt.parse_config(metadata.get("config"), f"`{path}`'s header")
+        _check_pde(config, pde, f"`{path}`")
+        model, _ = abstract_state(config, pde)
+        ckpt.check_structure(path, header, model)
+        model = models.load(path, like=model)
+    card = {"file": str(path), "shipped": False, "step": metadata.get("step")}
+    return Solver(model, _build_pde(config, pde), config, card)
+
+
+def _evaluation_of(data: dict) -> str:
+    preset = data.get("preset")
+    return get_preset(preset).evaluation if preset in names() else "field"
 
 
 def export_pretrained(run_dir: str | os.PathLike, name: str, dest: str | os.PathLike) -> dict:
@@ -192,6 +361,8 @@ def export_pretrained(run_dir: str | os.PathLike, name: str, dest: str | os.Path
     **Raises:** `ValueError` if the run has not finished.
     """
     run_dir, dest = Path(run_dir), Path(dest)
+    if not isinstance(name, str) or not _NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"`name` must be lower-case letters, digits, '-' and '.', got {name!r}.")
     solver = _load_run(run_dir)
     if "rel_l2" not in solver.card and "u_reference_point" not in solver.card:
         raise ValueError(f"`{run_dir}` has not finished (no `summary.json`): resume it first.")
@@ -208,30 +379,77 @@ def export_pretrained(run_dir: str | os.PathLike, name: str, dest: str | os.Path
         sha256=file_sha256(weights),
     )
     ckpt.write_json_atomic(dest / f"{name}.json", card)
+    _register(dest, name)
     return card
 
 
+def _register(dest: Path, name: str) -> None:
+    """Write the hashes of `<name>.eqx` and `<name>.json` into `dest/SHA256SUMS` (the
+    package's registry when `dest` is `zoo/pretrained/`), replacing older ones."""
+    path = dest / REGISTRY
+    keep = [] if not path.is_file() else path.read_text().splitlines()
+    files = (f"{name}.eqx", f"{name}.json")
+    keep = [line for line in keep if line.split()[-1:] not in ([f] for f in files)]
+    keep += [f"{file_sha256(dest / f)}  {f}" for f in files]
+    keep.sort(key=lambda line: line.split()[-1])
+    ckpt.write_text_atomic(path, "\n".join(keep) + "\n")
+
+
 def load(name_or_dir: str | os.PathLike, *, dim: int | None = None, pde=None) -> Solver:
-    """Load a pretrained solver by name, or the latest checkpoint of a run directory.
+    """Load a shipped pretrained solver by name, or the latest checkpoint of a run directory.
 
     **Arguments:**
 
-    - `name_or_dir`: a pretrained name such as `"allen-cahn-twobody-d100"` (weights
-      shipped in `zoo/pretrained/`, verified against the sha256 in the model card), a
-      preset name with `dim=` (meaning `<preset>-d<dim>`), or a run directory written by
-      `zoo.train` / `python -m zoo train --out DIR`.
-    - `pde`: for runs of a user-defined PDE, which cannot be rebuilt from `config.json`.
+    - `name_or_dir`: a shipped name such as `"allen-cahn-twobody-d100"` (only names in the
+      package's registry `zoo/pretrained/SHA256SUMS` load; weights and model card are
+      verified against the hashes held there), a preset name with `dim=` (meaning
+      `<preset>-d<dim>`), or a run directory written by `zoo.train` /
+      `python -m zoo train --out DIR`. A file of your own loads with `zoo.load_file`.
+    - `dim`: only with a preset name.
+    - `pde`: only for runs of a user-defined PDE, which cannot be rebuilt from
+      `config.json`.
+
+    The solver's card says `shipped: True` for a shipped solver, `False` otherwise.
 
     **Raises:** `ValueError` with the reason if the name is unknown, the weights are not
-    shipped, or a file is missing or damaged.
+    shipped, a file is missing or damaged, or an argument would be ignored.
     """
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
+        raise ValueError(f"`dim` must be a positive int or None, got {dim!r}.")
+    if isinstance(name_or_dir, str) and not name_or_dir:
+        raise ValueError("`name_or_dir` is empty: give a shipped name or a run directory.")
     path = Path(name_or_dir)
     if path.is_dir():
+        if dim is not None:
+            raise ValueError(
+                f"`dim` is only for a preset name; `{path}` is a run directory, whose "
+                "dimension is its own: leave `dim` out."
+            )
         return _load_run(path, pde)
     name = str(name_or_dir)
-    if dim is not None and name in names():
+    if path.is_file():
+        raise ValueError(
+            f"`{name}` is a file: `zoo.load` takes a shipped name or a run directory; load "
+            "your own file with `zoo.load_file(path)` (it is not labelled as shipped)."
+        )
+    if pde is not None:
+        raise ValueError(
+            "`pde` is only for run directories of a user-defined PDE; a pretrained solver "
+            "has its own PDE: leave `pde` out."
+        )
+    if dim is not None:
+        if name not in names():
+            raise ValueError(
+                f"`dim` is only for a preset name (meaning `<preset>-d<dim>`); {name!r} is "
+                "not one: leave `dim` out."
+                + (
+                    f" {name!r} is already a pretrained name."
+                    if name in pretrained_names() or name in shipped_names()
+                    else ""
+                )
+            )
         name = f"{name}-d{dim}"
-    if name in pretrained_names() or _shipped(name):
+    if name in shipped_names() or name in pretrained_names():
         return _load_pretrained(name)
     if name in names():
         known = [p for p in pretrained_names() if p.startswith(name + "-d")]
