@@ -23,6 +23,7 @@ from ._planning import (
     expand_jet as expand_jet,
     plan_partial as plan_partial,
 )
+from ._taylor import rules as rules
 from ._taylor.base import AbstractTaylorEngine as AbstractTaylorEngine
 from ._taylor.collapsed import TaylorEngine as TaylorEngine
 from ._taylor.jet import JetEngine as JetEngine

@@ -12,8 +12,8 @@ _HINTS = {
     "custom_jvp_call": "it wraps functions such as `jax.nn.relu`, `jax.nn.softplus` and "
     "`jax.nn.silu`; the default engine inlines it",
     "custom_vjp_call": "a custom VJP hides the primal computation from Taylor mode",
-    "scan": "loops (`lax.scan`, `lax.fori_loop` with a static trip count) are unrolled by "
-    "the default engine",
+    "scan": "the default engine runs loops (`lax.scan`, `lax.fori_loop` with a static trip "
+    "count) as loops",
     "while": "a `lax.while_loop` has no Taylor rule; use a loop with a static trip count",
     "atan": "`jnp.arctan`; the default engine has a rule for it",
 }
