@@ -14,10 +14,14 @@ def finish(
     config: zoo.TrainConfig,
     pde_seed: int,
     progress: bool = True,
+    *,
+    recipe: str = "best",
+    model: zoo.ModelConfig | None = None,
 ) -> dict:
     """The summary of the run of `preset` at `dim` in `run_dir` once it has finished: a
     finished run is reused, an interrupted one resumed from its checkpoint, and otherwise
-    `zoo.train` starts it with `config` on the PDE instance `pde_seed`."""
+    `zoo.train` starts it with `config` (and `model`, default the recipe's) on the PDE
+    instance `pde_seed`."""
     if (run_dir / _checkpoint.SUMMARY).is_file():
         print(f"{run_dir}: finished, reusing")
     elif (run_dir / _checkpoint.CHECKPOINT).is_file():
@@ -25,5 +29,14 @@ def finish(
         zoo.resume(run_dir, progress=progress)
     else:
         print(f"{run_dir}: training {config.steps} steps")
-        zoo.train(preset, dim, config=config, pde_seed=pde_seed, out=run_dir, progress=progress)
+        zoo.train(
+            preset,
+            dim,
+            config=config,
+            model=model,
+            pde_seed=pde_seed,
+            recipe=recipe,
+            out=run_dir,
+            progress=progress,
+        )
     return _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "the run did not finish")

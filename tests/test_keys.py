@@ -16,7 +16,15 @@ import pytest
 
 import pdes
 import zoo
-from zoo._keys import LABELS, SLICE_DIRECTION, label_key, label_words
+from zoo._keys import (
+    LABELS,
+    SLICE_DIRECTION,
+    TRAIN_BIAS_FIT,
+    TRAIN_PROTOCOL_INIT,
+    label_key,
+    label_words,
+    seeded_key,
+)
 from zoo._plots import slice_points
 from zoo._trainer import _keys
 
@@ -99,40 +107,18 @@ def test_slice_keys_apart_from_every_stream(name):
     assert clashes == []
 
 
-@pytest.mark.parametrize(
-    "pde_seed, seed",
-    [
-        pytest.param(
-            0,
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="zoo/_trainer.py `_keys` derives the initialisation and the points as "
-                "fold_in(PRNGKey(seed), 0 / 1), children of the PDE's PRNGKey(pde_seed) "
-                "when the seeds agree (the default); HJB-LQG's Monte Carlo reference key "
-                "fold_in(PRNGKey(pde_seed), 1) is then the points' root (reported, not ours)",
-            ),
-        ),
-        (1, 0),
-        (0, 1),
-    ],
-)
+@pytest.mark.parametrize("pde_seed, seed", [(0, 0), (1, 0), (0, 1)])
 @pytest.mark.parametrize("name", zoo.names())
 def test_data_streams_apart(name, pde_seed, seed):
     assert _clashes(_streams(name, pde_seed, seed)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="zoo/_trainer.py fits the output bias with points from fold_in(init_key, 1), "
-    "which is the second linear layer's initialisation key (split(init_key, L)[1]) "
-    "(reported, not ours)",
-)
 def test_bias_fit_points_apart_from_initialisation():
     init, _ = _keys(0)
     layers = 4  # the default 4 linear layers draw from split(init, 4)
     layer_keys = {_data(k) for k in jax.random.split(init, layers)}
-    assert _data(jax.random.fold_in(init, 1)) not in layer_keys
+    for label in (TRAIN_BIAS_FIT, TRAIN_PROTOCOL_INIT):
+        assert _data(seeded_key(label, 0)) not in layer_keys
 
 
 @pytest.mark.slow  # the first Monte Carlo call compiles its gamma draws eagerly (~5 s)

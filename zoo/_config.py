@@ -10,12 +10,14 @@ import json
 import math
 from typing import Any, Literal
 
+import optax
+
 SCHEDULES = ("linear", "cosine", "constant")
 ESTIMATORS = ("sparse", "dense", "exact")
 DISTRIBUTIONS = ("rademacher", "gaussian")
 LOSSES = ("published", "unbiased")
 INIT_BIASES = ("default", "residual")
-OPTIMIZERS = ("adam", "natural-gradient")
+OPTIMIZERS = ("adam", "natural-gradient", "lbfgs")
 INITS = ("default", "protocol")
 PRECISIONS = ("float32", "float64")
 NETWORKS = ("mlp", "shared-mlp", "residual-mlp")
@@ -90,7 +92,11 @@ class TrainConfig:
       rest of the network as initialised). Where the solution is nearly the ansatz factor
       times a constant (the three-body presets: ~10 (1 - |x|^2)), that constant is what
       Adam's bounded steps otherwise spend thousands of steps reaching.
-    - `optimizer`: `"adam"` (the published protocol) or `"natural-gradient"`: Gauss-Newton
+    - `optimizer`: `"adam"` (the published protocol); `"lbfgs"` (`optax.lbfgs` with its
+      zoom line search on each step's loss: meant for a fixed point set,
+      `resample_every=0`; `lr` is ignored); `"optax:NAME"`, any optax optimiser that
+      takes a learning rate first (`"optax:sgd"`, `"optax:lion"`, ...); or
+      `"natural-gradient"`: Gauss-Newton
       in sample space by the Woodbury identity with SPRING momentum
       (`zoo/_natgrad.py`): each step solves a `batch x batch` system built from the
       per-point residual gradients, `lr` scales the step (about 0.1 to 1), `damping` is
@@ -99,6 +105,12 @@ class TrainConfig:
     - `init`: `"default"` (Kaiming-uniform, zero biases; see `models.MLP`) or
       `"protocol"`, the published reference code's initialisation ($W \\sim
       U(\\pm 1/\\sqrt{\\text{fan\\_in}})$, $b \\sim U(\\pm 1/\\sqrt{\\text{fan\\_out}})$).
+    - `warmup_steps`, `warmup_lr`: a first phase of that many Adam steps (learning rate
+      `warmup_lr` decaying to 0 on a cosine) before `optimizer` takes over for the rest;
+      the optimiser's schedule then runs over `steps - warmup_steps`. Adam's cheap steps
+      learn the coarse part of the solution; a second-order phase then refines it.
+    - `resample_every`: draw fresh collocation points (and estimator keys) every this
+      many steps; 0 keeps the first step's points for the whole run (a fixed point set).
     - `with_replacement`: sparse STDE draws its coordinates with replacement (`True`) or without
       (`False`, as the published reference code).
     """
@@ -123,11 +135,14 @@ class TrainConfig:
     rollbacks: int = 0
     rollback_factor: float = 0.5
     init_bias: Literal["default", "residual"] = "default"
-    optimizer: Literal["adam", "natural-gradient"] = "adam"
+    optimizer: str = "adam"
     damping: float = 1e-3
     momentum: float = 0.9
     init: Literal["default", "protocol"] = "default"
     with_replacement: bool = True
+    resample_every: int = 1
+    warmup_steps: int = 0
+    warmup_lr: float = 1e-3
 
     def __post_init__(self):
         for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
@@ -139,7 +154,15 @@ class TrainConfig:
                     f"`TrainConfig.batch` ({self.batch}) must divide by `devices` "
                     f"({self.devices}) to shard the collocation points over them."
                 )
-        for name in ("eval_every", "checkpoint_every", "seed", "test_seed", "rollbacks"):
+        for name in (
+            "eval_every",
+            "checkpoint_every",
+            "seed",
+            "test_seed",
+            "rollbacks",
+            "resample_every",
+            "warmup_steps",
+        ):
             _positive_int(self, name, minimum=0)
         if self.eval_batch is not None:
             _positive_int(self, "eval_batch")
@@ -157,6 +180,15 @@ class TrainConfig:
                 f"`TrainConfig.rollback_factor` must be a number in (0, 1), got {f!r}."
             )
         object.__setattr__(self, "rollback_factor", float(f))
+        if self.warmup_steps >= self.steps:
+            raise ValueError(
+                f"`TrainConfig.warmup_steps` ({self.warmup_steps}) must be below `steps` "
+                f"({self.steps})."
+            )
+        w = self.warmup_lr
+        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < math.inf:
+            raise ValueError(f"`TrainConfig.warmup_lr` must be a positive number, got {w!r}.")
+        object.__setattr__(self, "warmup_lr", float(w))
         for name, upper in (("damping", math.inf), ("momentum", 1.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < upper:
@@ -168,7 +200,18 @@ class TrainConfig:
             raise ValueError(
                 f"`TrainConfig.with_replacement` must be a bool, got {self.with_replacement!r}."
             )
-        _choice(self, "optimizer", OPTIMIZERS)
+        if not (
+            self.optimizer in OPTIMIZERS
+            or (
+                isinstance(self.optimizer, str)
+                and self.optimizer.startswith("optax:")
+                and callable(getattr(optax, self.optimizer[6:], None))
+            )
+        ):
+            raise ValueError(
+                f"`TrainConfig.optimizer` must be one of {list(OPTIMIZERS)} or 'optax:NAME' "
+                f"with NAME an optax optimiser (e.g. 'optax:sgd'), got {self.optimizer!r}."
+            )
         _choice(self, "init", INITS)
         _choice(self, "schedule", SCHEDULES)
         _choice(self, "init_bias", INIT_BIASES)

@@ -16,7 +16,20 @@ import jax
 # Labels in use, one per stream, so the test can check every one of them.
 SLICE_DIRECTION = "zoo.plots.slice-direction"
 SLICE_POINTS = "zoo.plots.slice-points"
-LABELS = (SLICE_DIRECTION, SLICE_POINTS)
+# The trainer's streams, each folded with the training seed: they never meet the PDE's
+# `PRNGKey(pde_seed)` stream, whatever the two seeds are.
+TRAIN_INIT = "zoo.train.init"
+TRAIN_DATA = "zoo.train.data"
+TRAIN_BIAS_FIT = "zoo.train.bias-fit"
+TRAIN_PROTOCOL_INIT = "zoo.train.protocol-init"
+LABELS = (
+    SLICE_DIRECTION,
+    SLICE_POINTS,
+    TRAIN_INIT,
+    TRAIN_DATA,
+    TRAIN_BIAS_FIT,
+    TRAIN_PROTOCOL_INIT,
+)
 
 
 def label_words(label: str) -> tuple[int, int]:
@@ -25,6 +38,11 @@ def label_words(label: str) -> tuple[int, int]:
         raise ValueError(f"`label` must be a non-empty str, got {label!r}.")
     digest = hashlib.sha256(label.encode()).digest()
     return int.from_bytes(digest[:4], "little"), int.from_bytes(digest[4:8], "little")
+
+
+def seeded_key(label: str, seed: int) -> jax.Array:
+    """The stream `label` of training seed `seed`: `fold_in(label_key(label), seed)`."""
+    return jax.random.fold_in(label_key(label), seed)
 
 
 def label_key(label: str) -> jax.Array:

@@ -73,7 +73,6 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
     alpha = cho_solve(factor, r - momentum * j_prev)
     leaves, treedef = jax.tree.flatten(previous)
     new = [
-        momentum * p + (alpha @ j).reshape(p.shape).astype(p.dtype)
-        for j, p in zip(rows, leaves)
+        momentum * p + (alpha @ j).reshape(p.shape).astype(p.dtype) for j, p in zip(rows, leaves)
     ]
     return jax.tree.unflatten(treedef, new)

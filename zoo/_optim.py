@@ -20,13 +20,36 @@ _TRAINS = {
 
 
 def schedule(config: TrainConfig) -> optax.Schedule:
-    """The learning-rate schedule: linear decay `lr -> 0` over `steps` (published), cosine,
-    or constant."""
+    """The learning-rate schedule of the main phase: linear decay `lr -> 0` over its
+    `steps - warmup_steps` (published: all `steps`), cosine, or constant."""
+    steps = config.steps - config.warmup_steps
     if config.schedule == "linear":
-        return optax.linear_schedule(config.lr, 0.0, config.steps)
+        return optax.linear_schedule(config.lr, 0.0, steps)
     if config.schedule == "cosine":
-        return optax.cosine_decay_schedule(config.lr, config.steps)
+        return optax.cosine_decay_schedule(config.lr, steps)
     return optax.constant_schedule(config.lr)
+
+
+class Phases(eqx.Module):
+    """Two optimisers in sequence (`TrainConfig.warmup_steps`): the state is the pair of
+    their states; the trainer's step updates the one whose phase it is in."""
+
+    first: optax.GradientTransformation
+    then: object
+
+    def init(self, params):
+        return (self.first.init(params), self.then.init(params))
+
+
+def _with_freeze(opt, model, freeze: str):
+    if freeze == "none":
+        return opt
+    labels = trainable_labels(model, freeze)
+    # `labels` has the model's structure, so it is a callable Module: optax would call it
+    # as a labelling function. Wrap it in one that returns it.
+    return optax.multi_transform(
+        {"train": opt, "freeze": optax.set_to_zero()}, lambda params: labels
+    )
 
 
 def trainable_labels(model, freeze: str):
@@ -36,24 +59,31 @@ def trainable_labels(model, freeze: str):
     return models.freeze_labels(model, _TRAINS[freeze])
 
 
-def make_optimizer(config: TrainConfig, model=None, freeze: str = "none"):
-    """Adam with `schedule(config)`, or `NaturalGradient` (its step is the trainer's: it
-    needs residuals, not gradients); with `freeze` other than `"none"`, the frozen
-    layers' updates are set to zero (for Adam through `optax.multi_transform` and
-    `models.freeze_labels`)."""
+def make_optimizer(config: TrainConfig, model=None, freeze: str = "none", phase: int | None = None):
+    """The optimiser of `config`: Adam with `schedule(config)`, L-BFGS, any optax optimiser
+    by name, or `NaturalGradient` (its step is the trainer's: it needs residuals, not
+    gradients). With `warmup_steps`, a `Phases` of the Adam warm-up and that optimiser
+    (`phase` 0 or 1 picks one of them). With `freeze` other than `"none"`, the frozen
+    layers' updates are set to zero (through `optax.multi_transform` and
+    `models.freeze_labels`, or, for the natural gradient, by the trainer)."""
+    if config.warmup_steps and phase is None:
+        return Phases(
+            make_optimizer(config, model, freeze, 0), make_optimizer(config, model, freeze, 1)
+        )
+    if phase == 0:
+        warm = optax.cosine_decay_schedule(config.warmup_lr, config.warmup_steps)
+        return _with_freeze(optax.adam(warm), model, freeze)
     if config.optimizer == "natural-gradient":
         if freeze != "none":
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.
         return NaturalGradient()
-    adam = optax.adam(schedule(config))
-    if freeze == "none":
-        return adam
-    labels = trainable_labels(model, freeze)
-    # `labels` has the model's structure, so it is a callable Module: optax would call it
-    # as a labelling function. Wrap it in one that returns it.
-    return optax.multi_transform(
-        {"train": adam, "freeze": optax.set_to_zero()}, lambda params: labels
-    )
+    if config.optimizer == "adam":
+        opt = optax.adam(schedule(config))
+    elif config.optimizer == "lbfgs":
+        opt = optax.lbfgs()
+    else:  # "optax:NAME", validated by TrainConfig.
+        opt = getattr(optax, config.optimizer[len("optax:") :])(schedule(config))
+    return _with_freeze(opt, model, freeze)
 
 
 def params_of(model):

@@ -4,6 +4,7 @@ configuration; named pretrained entries `<preset>-d<dim>`; model and estimator b
 import dataclasses
 import difflib
 import re
+from collections.abc import Callable
 
 import equinox as eqx
 import jax
@@ -14,6 +15,7 @@ import pdes
 import stde
 
 from ._config import ModelConfig, PDESpec, RunConfig, TrainConfig
+from ._published import PUBLISHED
 
 
 @dataclasses.dataclass(frozen=True)
@@ -35,6 +37,35 @@ class Preset:
     params: tuple = ()
     fixed_dim: bool = False
     evaluation: str = "field"
+    best: Callable[[int], tuple[ModelConfig, TrainConfig]] | None = None
+
+    @property
+    def has_protocol(self) -> bool:
+        """Whether the published protocol applies (the PDE is in the published tables)."""
+        return any(row["pde"] == self.name for row in PUBLISHED)
+
+    def recipe(self, name: str, dim: int | None = None) -> tuple[ModelConfig, TrainConfig]:
+        """The `(ModelConfig, TrainConfig)` of recipe `name` at dimension `dim`.
+
+        - `"best"`: the zoo's recommendation (the default everywhere);
+        - `"protocol"`: the published protocol as its reference code runs it (4 x 128 tanh
+          MLP, its initialisation, Adam 1e-3 decaying linearly to 0 over 10 000 steps, 100
+          fresh points per step, sparse STDE with 16 coordinates drawn without
+          replacement), for the PDEs of the published tables only.
+
+        **Raises:** `ValueError` for an unknown recipe or a protocol the preset lacks.
+        """
+        dim = self.default_dim if dim is None else dim
+        if name == "protocol":
+            if not self.has_protocol:
+                raise ValueError(
+                    f"`{self.name}` has no published protocol (only the PDEs of the "
+                    "published tables do); use recipe='best'."
+                )
+            return PROTOCOL_MODEL, PROTOCOL_TRAIN
+        if name != "best":
+            raise ValueError(f"`recipe` must be one of {list(RECIPES)}, got {name!r}.")
+        return (self.model, self.train) if self.best is None else self.best(dim)
 
     def run_config(
         self,
@@ -43,8 +74,10 @@ class Preset:
         pde_seed: int = 0,
         train: TrainConfig | None = None,
         model: ModelConfig | None = None,
+        recipe: str = "best",
     ) -> RunConfig:
-        """The `RunConfig` of this preset at dimension `dim` (default `default_dim`).
+        """The `RunConfig` of this preset at dimension `dim` (default `default_dim`) with
+        the recipe `recipe` (`Preset.recipe`); `train` and `model` replace the recipe's.
 
         **Raises:** `ValueError` for a dimension the PDE does not support.
         """
@@ -59,13 +92,42 @@ class Preset:
         # Building the PDE validates the dimension (e.g. two-body needs dim >= 2).
         pde = spec.build()
         spec = PDESpec.from_pde(pde)
+        recipe_model, recipe_train = self.recipe(recipe, dim)
         return RunConfig(
             preset=self.name,
             pde=spec,
-            model=self.model if model is None else model,
-            train=self.train if train is None else train,
+            model=recipe_model if model is None else model,
+            train=recipe_train if train is None else train,
             evaluation=self.evaluation,
         )
+
+
+RECIPES = ("best", "protocol")
+PROTOCOL_MODEL = ModelConfig()
+PROTOCOL_TRAIN = TrainConfig(init="protocol", with_replacement=False)
+# Fields that do not change what is trained (cadences, evaluation, devices, rollbacks).
+_BOOKKEEPING = dict(
+    seed=0,
+    log_every=1,
+    eval_every=1,
+    checkpoint_every=1,
+    n_test=1,
+    eval_batch=None,
+    test_seed=0,
+    devices=None,
+    rollbacks=0,
+)
+
+
+def is_protocol(config: RunConfig) -> bool:
+    """Whether `config` trains as the published protocol does (same model, optimiser,
+    sampling, estimator and schedule), so the published figure is comparable."""
+    if config.pde is None or config.init_from is not None or config.freeze != "none":
+        return False
+    if not any(row["pde"] == config.pde.name for row in PUBLISHED):
+        return False
+    same = config.train.replace(**_BOOKKEEPING) == PROTOCOL_TRAIN.replace(**_BOOKKEEPING)
+    return same and config.model == PROTOCOL_MODEL
 
 
 _EXACT = TrainConfig(estimator="exact")

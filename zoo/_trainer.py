@@ -14,10 +14,14 @@ one-axis device mesh, the full batch sharded over it, parameters replicated; the
 code path for one device.
 """
 
+import contextlib
+import copy
 import functools
 import math
+import signal
 import statistics
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -36,19 +40,23 @@ import pdes
 from . import _checkpoint as ckpt, _distributed as dist
 from ._config import FREEZES, ModelConfig, PDESpec, RunConfig, TrainConfig
 from ._evaluate import point_errors, sample, stream_errors
-from ._optim import make_optimizer, params_of
+from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
+from ._natgrad import NaturalGradientState, woodbury_direction
+from ._optim import make_optimizer, params_of, schedule, trainable_labels
 from ._presets import (
     Preset,
     build_model,
     dtype_of,
     get_preset,
+    is_protocol,
     make_estimator,
     point_reference,
+    protocol_init,
     unwrap_ansatz,
     wrap_ansatz,
 )
 from ._published import published
-from ._solver import Solver, load, skeleton
+from ._solver import Solver, _check_pde, check_run, load, skeleton
 
 
 class NonFiniteLossError(RuntimeError):
@@ -57,8 +65,9 @@ class NonFiniteLossError(RuntimeError):
 
 
 def _keys(seed: int):
-    base = jax.random.PRNGKey(seed)
-    return jax.random.fold_in(base, 0), jax.random.fold_in(base, 1)
+    """The initialisation and data keys of training seed `seed`: label-derived streams
+    (`zoo._keys`), apart from the PDE coefficients' `PRNGKey(pde_seed)` for any seeds."""
+    return seeded_key(TRAIN_INIT, seed), seeded_key(TRAIN_DATA, seed)
 
 
 def fit_output_bias(model, pde, config: TrainConfig, key, dtype=jnp.float32, iters: int = 5):
@@ -110,17 +119,86 @@ def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     return jnp.mean(jnp.sum(prod, axis=-1))
 
 
+def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze, dtype, mesh):
+    """One Woodbury natural-gradient step (`zoo/_natgrad.py`): the per-point residual
+    Jacobian by `jax.vjp` under `jax.vmap`, then the SPRING direction. With the unbiased
+    loss the Jacobian comes from a second, independent estimate, so the step does not
+    fit the estimator's noise in `r` with the same directions' derivatives."""
+    estimator = make_estimator(config)
+    kx, k1, k2 = jax.random.split(key, 3)
+    x = dist.shard_batch(sample(pde, kx, config.batch, dtype), mesh)
+
+    def keys(k):
+        return dist.shard_batch(jax.random.split(k, config.batch), mesh)
+
+    def point(y, k):
+        def residual(p):
+            return pde.residual(eqx.combine(p, static), y, estimator=estimator, key=k)
+
+        r, vjp = jax.vjp(lambda p: residual(p).reshape(-1), params)
+        (jac,) = jax.vmap(vjp)(jnp.eye(r.shape[0], dtype=r.dtype))
+        return r, jac
+
+    r1, jac = jax.vmap(point)(x, keys(k1))
+    if config.loss == "unbiased" and config.estimator != "exact":
+        r2, jac = jax.vmap(point)(x, keys(k2))
+        loss = jnp.mean(jnp.sum(r1 * r2, axis=-1))
+    else:
+        loss = jnp.mean(jnp.sum(r1**2, axis=-1))
+    n = r1.size
+    jac = jax.tree.map(lambda j: j.reshape(n, *j.shape[2:]), jac)
+    if freeze != "none":  # Frozen leaves: no Jacobian columns, so no update.
+        labels = trainable_labels(eqx.combine(params, static), freeze)
+        jac = jax.tree.map(lambda j, t: j if t == "train" else jnp.zeros_like(j), jac, labels)
+    direction = woodbury_direction(
+        jac, r1.reshape(n), opt_state.direction, damping=config.damping, momentum=config.momentum
+    )
+    lr = schedule(config)(opt_state.count)
+    params = jax.tree.map(lambda p, v: p - (lr * v).astype(p.dtype), params, direction)
+    return loss, params, NaturalGradientState(direction, opt_state.count + 1)
+
+
+def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh, phase):
+    """One step of the phase `phase` (None: a single-phase run; 0 / 1: the warm-up and the
+    main phase of `TrainConfig.warmup_steps`), which updates its half of the state."""
+    if phase is None:
+        args = (config, freeze, dtype, mesh, None)
+        return _phase_step(model, opt_state, pde, data_key, index, *args)
+    state = opt_state[phase]
+    model, state, loss, finite = _phase_step(
+        model, state, pde, data_key, index, config, freeze, dtype, mesh, phase
+    )
+    both = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
+    return model, both, loss, finite
+
+
 @eqx.filter_jit
-def _step(model, opt_state, pde, data_key, index, config: TrainConfig, freeze: str, dtype, mesh):
+def _phase_step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh, phase):
     # Module-level and keyed on hashable configuration (the mesh included), so runs with
     # the same configuration in one process (a resume, a test suite) share one compilation.
+    if config.resample_every != 1:  # Points kept for `resample_every` steps (0: always).
+        index = 0 if config.resample_every == 0 else index // config.resample_every
     key = jax.random.fold_in(data_key, index)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    loss, grads = jax.value_and_grad(_loss_fn)(params, static, pde, key, config, dtype, mesh)
-    optimizer = make_optimizer(config, model, freeze)
-    updates, opt_state = optimizer.update(grads, opt_state, params)
-    # optax.apply_updates keeps each parameter's dtype (the schedule may be float64).
-    params = optax.apply_updates(params, updates)
+    if config.optimizer == "natural-gradient" and phase != 0:
+        loss, params, opt_state = _natural_gradient_update(
+            params, static, opt_state, pde, key, config, freeze, dtype, mesh
+        )
+    else:
+
+        def loss_of(p):
+            return _loss_fn(p, static, pde, key, config, dtype, mesh)
+
+        loss, grads = jax.value_and_grad(loss_of)(params)
+        optimizer = make_optimizer(config, model, freeze, phase)
+        # The line search of L-BFGS re-evaluates this step's loss (same points and keys).
+        extra = dict(value=loss, grad=grads, value_fn=loss_of)
+        is_lbfgs = config.optimizer == "lbfgs" and freeze == "none" and phase != 0
+        updates, opt_state = optimizer.update(
+            grads, opt_state, params, **(extra if is_lbfgs else {})
+        )
+        # optax.apply_updates keeps each parameter's dtype (the schedule may be float64).
+        params = optax.apply_updates(params, updates)
     params, opt_state = dist.replicate_constraint((params, opt_state), mesh)
     # A finite loss with a non-finite gradient would poison the parameters silently.
     finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
@@ -166,7 +244,14 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
                 (model, opt_state, pde, data_key), mesh
             )
             index = np.int32(index)
-        return _step(model, opt_state, pde, data_key, index, step_config, freeze, dtype, mesh)
+        phase = None
+        if config.warmup_steps:  # The phase is static: one compiled step per phase.
+            phase = int(index >= config.warmup_steps)
+            if phase:
+                index = index - config.warmup_steps  # The main phase's own step count.
+        return _step(
+            model, opt_state, pde, data_key, index, step_config, freeze, dtype, mesh, phase
+        )
 
     return step
 
@@ -272,21 +357,45 @@ class _Run:
         return Solver(model, self.pde, self.config, card)
 
 
+def _check_out(out) -> None:
+    """`out` names a directory: not empty (which would mean the current directory)."""
+    if out is None:
+        return
+    if not isinstance(out, str | Path):
+        raise ValueError(f"`out` must be a path (str or Path) or None, got {out!r}.")
+    if str(out).strip() == "":
+        raise ValueError(
+            "`out` is empty, which would write the run into the current directory: name "
+            "a directory (use `.` to mean the current one)."
+        )
+
+
 def _prepare_dir(out, overwrite: bool) -> Path | None:
+    """Create and lock the run directory `out` (None: no directory)."""
     if out is None:
         return None
+    _check_out(out)
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise ValueError(f"`out`: `{out}` exists and is not a directory.")
-    if ckpt.is_run_dir(out) and not overwrite:
-        raise ValueError(
-            f"`{out}` already holds a run: continue it with `--resume {out}` "
-            "(`zoo.resume`), or choose another output directory."
-        )
     out.mkdir(parents=True, exist_ok=True)
-    if overwrite:
-        for name in (ckpt.METRICS, ckpt.CHECKPOINT, ckpt.SUMMARY):
-            (out / name).unlink(missing_ok=True)
+    ckpt.lock_run_dir(out)  # Before looking at what is there: no one else is writing.
+    try:
+        # A directory with only config.json is a run that never saved a step: nothing to
+        # lose, so it is trained over.
+        started = [n for n in (ckpt.CHECKPOINT, ckpt.METRICS, ckpt.SUMMARY) if (out / n).exists()]
+        if started and not overwrite:
+            raise ValueError(
+                f"`{out}` already holds a run: continue it with `--resume {out}` "
+                "(`zoo.resume`), or choose another output directory."
+            )
+        ckpt.remove_temp_files(out)
+        if overwrite:
+            for name in ckpt.RUN_FILES:
+                (out / name).unlink(missing_ok=True)
+    except BaseException:
+        ckpt.unlock_run_dir(out)
+        raise
     return out
 
 
@@ -319,7 +428,93 @@ def _fmt(x) -> str:
     return "-" if x is None else f"{x:.3g}"
 
 
-def _loop(
+class Terminated(KeyboardInterrupt):
+    """SIGTERM during training: handled like Ctrl-C (checkpoint saved, then raised)."""
+
+
+class _Signals:
+    """SIGINT and SIGTERM during a run raise `KeyboardInterrupt` / `Terminated`, except
+    inside `deferred()`, whose end raises them: the run's state (model, optimiser state,
+    step) never changes half-way."""
+
+    def __init__(self):
+        self.pending = None
+        self.depth = 0
+
+    def handler(self, signum, frame):
+        if self.depth:
+            self.pending = signum
+            return
+        raise self.error(signum)
+
+    @staticmethod
+    def error(signum) -> KeyboardInterrupt:
+        return Terminated("terminated") if signum == signal.SIGTERM else KeyboardInterrupt()
+
+    @contextlib.contextmanager
+    def deferred(self):
+        self.depth += 1
+        try:
+            yield
+        finally:
+            self.depth -= 1
+            if not self.depth and self.pending is not None:
+                signum, self.pending = self.pending, None
+                raise self.error(signum)
+
+    @contextlib.contextmanager
+    def installed(self):
+        if threading.current_thread() is not threading.main_thread():
+            yield  # Signals reach the main thread only.
+            return
+        previous = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+        for n in previous:
+            signal.signal(n, self.handler)
+        try:
+            yield
+        finally:
+            for n, h in previous.items():
+                signal.signal(n, h)
+
+
+def _loop(run: _Run, **kwargs) -> Solver:
+    """`_run_loop` with the run directory marked as running and its lock released at the
+    end, however the run ends."""
+    locked = run.run_dir
+    ckpt.mark_running(locked)
+    try:
+        return _run_loop(run, **kwargs)
+    finally:
+        ckpt.unlock_run_dir(locked)
+
+
+def _step1_cause(run: _Run, data_key) -> str:
+    """At step 1 the loss is evaluated on the initial parameters: which part of the loss
+    is not finite at step 1's collocation points."""
+    dtype = dtype_of(run.config.train)
+    kx = jax.random.split(jax.random.fold_in(data_key, 0), 3)[0]
+    try:
+        x = sample(run.pde, kx, run.config.train.batch, dtype)
+        if not bool(jnp.all(jnp.isfinite(x))):
+            return "the PDE's sampler gave non-finite collocation points"
+        model = dist.localize(run.model)
+        if not bool(jnp.all(jnp.isfinite(jax.vmap(model)(x)))):
+            return "the initial model's output is not finite at the collocation points"
+        forcing = getattr(run.pde, "forcing", None)
+        if callable(forcing):
+            f = jax.vmap(forcing)(x)
+            bad = int(f.size - jnp.count_nonzero(jnp.isfinite(f)))
+            if bad:
+                return (
+                    f"the PDE's forcing is not finite at {bad} of {x.shape[0]} collocation "
+                    "points: fix the forcing (or the PDE's coefficients)"
+                )
+    except Exception:  # The diagnosis must not hide the error it explains.
+        pass
+    return "a term of the PDE's residual (forcing, coefficients) is not finite there"
+
+
+def _run_loop(
     run: _Run,
     *,
     progress: bool,
@@ -342,10 +537,7 @@ def _loop(
         run.save()
     else:  # Resumed: the state in hand is the checkpoint's.
         run.last_checkpoint = (run.model, run.opt_state, run.step)
-    cache: dict = {}
-    window_steps, window_time = 0, 0.0
-    compile_s = None
-    last_eval: dict = {}
+    stats: dict = {"compile_s": None}
     bar = tqdm(
         total=total,
         initial=run.step,
@@ -355,71 +547,18 @@ def _loop(
         mininterval=0.5,
         leave=True,
     )
+    signals = _Signals()
     try:
-        while run.step < stop:
-            s = run.step + 1
-            t0 = time.perf_counter()
-            model, opt_state, loss, finite = step_fn(
-                run.model, run.opt_state, run.pde, data_key, jnp.asarray(run.step, jnp.int32)
-            )
-            loss = float(loss)
-            dt = time.perf_counter() - t0
-            if not (math.isfinite(loss) and bool(finite)):
-                what = (
-                    f"the loss is {loss}"
-                    if not math.isfinite(loss)
-                    else ("the parameters became non-finite")
-                )
-                if run.config.train.rollbacks > 0:
-                    _rollback(run, s, what)
-                    step_fn = make_step(run.config.train, run.config.freeze)
-                    bar.reset(total)
-                    bar.update(run.step)
-                    continue
-                where = (
-                    f"the last finite checkpoint (step {run.checkpoint_step}) is "
-                    f"`{run.run_dir / ckpt.CHECKPOINT}`"
-                    if run.run_dir is not None
-                    else "no run directory was given, so nothing was saved"
-                )
-                raise NonFiniteLossError(
-                    f"training stopped: {what} at step {s}; {where}. The likely cause is "
-                    "a learning rate too large for the scale of this loss (or a float32 "
-                    "overflow): try a smaller `lr`, `precision='float64'`, or `rollbacks=N` "
-                    "(restart from the last checkpoint with a smaller learning rate)."
-                )
-            run.model, run.opt_state, run.step = model, opt_state, s
-            run.elapsed += dt
-            if compile_s is None:
-                compile_s = dt  # The first call of this session compiles.
-            else:
-                window_steps += 1
-                window_time += dt
-            bar.update(1)
-            evaluate_now = s == total or (cfg.eval_every and s % cfg.eval_every == 0)
-            if evaluate_now or s % cfg.log_every == 0:
-                record = {"step": s, "loss": loss}
-                if window_steps:
-                    rate = window_steps / window_time
-                    record["its_per_s"] = rate
-                window_steps, window_time = 0, 0.0
-                if evaluate_now:
-                    t1 = time.perf_counter()
-                    last_eval = _evaluate(run, cache)
-                    record.update(last_eval)
-                    record["eval_s"] = time.perf_counter() - t1
-                run.write(functools.partial(run.log.append, record))
-                error = last_eval.get("rel_l2", last_eval.get("rel_error"))
-                bar.set_postfix_str(f"loss={loss:.3g} rel_l2={_fmt(error)}")
-            if s == stop or (cfg.checkpoint_every and s % cfg.checkpoint_every == 0):
-                run.save()
-            if callback is not None:
-                callback(s, loss)
-    except KeyboardInterrupt:
+        with signals.installed():
+            _steps(run, signals, stop, total, cfg, data_key, step_fn, bar, callback, stats)
+    except KeyboardInterrupt as e:
         bar.close()
-        run.save()
+        with signals.installed(), signals.deferred():  # A second Ctrl-C waits for the save.
+            run.save()
         where = f"; checkpoint saved in `{run.run_dir}`" if run.run_dir is not None else ""
-        raise KeyboardInterrupt(f"interrupted at step {run.step}{where}.") from None
+        kind = Terminated if isinstance(e, Terminated) else KeyboardInterrupt
+        raise kind(f"interrupted at step {run.step}{where}.") from None
+    compile_s = stats["compile_s"]
     bar.close()
     if run.step < total:
         return run.solver()
@@ -435,6 +574,96 @@ def _loop(
 
         run.write(lambda: write_plots(run.run_dir, run.solver(card), run.log.records, card))
     return run.solver(card)
+
+
+def _steps(run, signals, stop, total, cfg, data_key, step_fn, bar, callback, stats):
+    """The steps from `run.step` to `stop`. Each step's record is written before the step
+    counts (`run.step` moves, with the model and optimiser state, in one deferred
+    assignment): an interrupt before that resumes from the step before and recomputes the
+    step with its record; no record is lost or duplicated."""
+    cache: dict = {}
+    window_steps, window_time = 0, 0.0
+    last_eval: dict = {}
+    while run.step < stop:
+        s = run.step + 1
+        t0 = time.perf_counter()
+        model, opt_state, loss, finite = step_fn(
+            run.model, run.opt_state, run.pde, data_key, jnp.asarray(run.step, jnp.int32)
+        )
+        loss = float(loss)
+        dt = time.perf_counter() - t0
+        if not (math.isfinite(loss) and bool(finite)):
+            what = (
+                f"the loss is {loss}"
+                if not math.isfinite(loss)
+                else ("the parameters became non-finite")
+            )
+            if run.config.train.rollbacks > 0:
+                _rollback(run, s, what)
+                step_fn = make_step(run.config.train, run.config.freeze)
+                bar.reset(total)
+                bar.update(run.step)
+                continue
+            where = (
+                f"the last finite checkpoint (step {run.checkpoint_step}) is "
+                f"`{run.run_dir / ckpt.CHECKPOINT}`"
+                if run.run_dir is not None
+                else "no run directory was given, so nothing was saved"
+            )
+            if s == 1 and not math.isfinite(loss):
+                # Step 1's loss is that of the initial parameters, before any update.
+                raise NonFiniteLossError(
+                    f"training stopped: {what} at step 1, on the initial parameters "
+                    "before any update, so the learning rate is not the cause: "
+                    f"{_step1_cause(run, data_key)}; {where}."
+                )
+            resume_hint = (
+                f"`python -m zoo train --resume {run.run_dir} --lr LR --rollbacks N`"
+                if run.run_dir is not None
+                else "`rollbacks=N`"
+            )
+            raise NonFiniteLossError(
+                f"training stopped: {what} at step {s}; {where}. The likely cause is "
+                "a learning rate too large for the scale of this loss (or a float32 "
+                "overflow): try a smaller `lr`, `precision='float64'`, or `rollbacks=N` "
+                "(restart from the last checkpoint with a smaller learning rate); "
+                f"to go on from the checkpoint: {resume_hint}."
+            )
+        if stats["compile_s"] is None:
+            stats["compile_s"] = dt  # The first call of this session compiles.
+        else:
+            window_steps += 1
+            window_time += dt
+        evaluate_now = s == total or (cfg.eval_every and s % cfg.eval_every == 0)
+        if evaluate_now or s % cfg.log_every == 0:
+            # Training time after this step (`run.elapsed` moves with the step, below).
+            record = {"step": s, "loss": loss, "time_s": run.elapsed + dt}
+            if window_steps:
+                rate = window_steps / window_time
+                record["its_per_s"] = rate
+            window_steps, window_time = 0, 0.0
+            if evaluate_now:
+                t1 = time.perf_counter()
+                view = copy.copy(run)  # The new model, before the step counts.
+                view.model = model
+                last_eval = _evaluate(view, cache)
+                record.update(last_eval)
+                record["eval_s"] = time.perf_counter() - t1
+            with signals.deferred():
+                run.write(functools.partial(run.log.append, record))
+                run.model, run.opt_state, run.step = model, opt_state, s
+                run.elapsed += dt
+            error = last_eval.get("rel_l2", last_eval.get("rel_error"))
+            bar.set_postfix_str(f"loss={loss:.3g} rel_l2={_fmt(error)}")
+        else:
+            with signals.deferred():
+                run.model, run.opt_state, run.step = model, opt_state, s
+                run.elapsed += dt
+        bar.update(1)
+        if s == stop or (cfg.checkpoint_every and s % cfg.checkpoint_every == 0):
+            run.save()
+        if callback is not None:
+            callback(s, loss)
 
 
 def _rollback(run: _Run, s: int, what: str) -> None:
@@ -466,7 +695,7 @@ def _summary(run: _Run, records: list[dict], compile_s) -> dict:
     rates = [r["its_per_s"] for r in records if "its_per_s" in r]
     evals = [r["rel_l2"] for r in records if "rel_l2" in r]
     pub = None
-    if cfg.pde is not None and cfg.train.estimator == "sparse":
+    if is_protocol(cfg):  # The published figure is comparable only to the protocol.
         pub = published(cfg.pde.name, cfg.pde.dim, f"stde{cfg.train.num_samples}")
     card = {
         "preset": cfg.preset,
@@ -494,6 +723,8 @@ def _summary(run: _Run, records: list[dict], compile_s) -> dict:
             card[k] = final[k]
     if evals:
         card["rel_l2_min"] = min(evals)
+    if card.get("rel_l2") is not None and card.get("trivial_rel_l2"):
+        card["rel_l2_over_trivial"] = card["rel_l2"] / card["trivial_rel_l2"]
     return card
 
 
@@ -503,13 +734,21 @@ def _check_progress_args(progress, plots):
             raise ValueError(f"`{name}` must be a bool, got {value!r}.")
 
 
+def _check_run_args(until, callback):
+    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
+        raise ValueError(f"`until` must be a positive int or None, got {until!r}.")
+    if callback is not None and not callable(callback):
+        raise ValueError(f"`callback` must be callable or None, got {callback!r}.")
+
+
 def train(
     problem: "str | Preset | pdes.AbstractPDE",
     dim: int | None = None,
     *,
     config: TrainConfig | None = None,
     model: ModelConfig | None = None,
-    pde_seed: int = 0,
+    pde_seed: int | None = None,
+    recipe: str = "best",
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -522,14 +761,18 @@ def train(
     **Arguments:**
 
     - `problem`: a preset name (`zoo.names()`), a `zoo.Preset`, or a `pdes` PDE instance
-      (then `dim` and `pde_seed` are ignored; a `pdes.CustomPDE` cannot be resumed from
-      disk).
+      (which has its own dimension and seed: `dim` and `pde_seed` are refused with it; a
+      `pdes.CustomPDE` cannot be resumed from disk).
     - `dim`: the dimension; default the preset's.
-    - `config`: a `zoo.TrainConfig`; default the preset's (the published protocol).
-    - `model`: a `zoo.ModelConfig`; default the preset's (4 x 128 tanh MLP).
-    - `pde_seed`: seed of the PDE's random coefficients.
+    - `config`: a `zoo.TrainConfig`; default the recipe's.
+    - `model`: a `zoo.ModelConfig`; default the recipe's.
+    - `pde_seed`: seed of the PDE's random coefficients (default 0).
+    - `recipe`: `"best"` (the zoo's recommendation) or `"protocol"` (the published
+      protocol, for the PDEs of the published tables); see `zoo.Preset.recipe`. Presets
+      only.
     - `out`: a run directory for `config.json`, `metrics.jsonl`, `checkpoint.eqx`,
-      `summary.json` and plots; None keeps everything in memory.
+      `summary.json` and plots; None keeps everything in memory. It is locked for the
+      life of the run: a second writer is refused.
     - `overwrite`: replace a run already in `out` (otherwise an error).
     - `progress`: show a progress bar; `plots`: write PNG plots at the end.
     - `until`: stop after this many steps (checkpointed; continue with `zoo.resume`).
@@ -538,15 +781,29 @@ def train(
     **Returns:** a `zoo.Solver`; its `card` holds the final errors beside the trivial fit
     and the published figure (when the run finished).
 
-    **Raises:** `ValueError` for an unknown preset or bad dimension;
+    **Raises:** `ValueError` for an unknown preset or bad dimension (checked before `out`
+    is created), or if `out` is in use by another run;
     `zoo.NonFiniteLossError` if the loss becomes non-finite; `KeyboardInterrupt` (after
-    saving a checkpoint) on Ctrl-C.
+    saving a checkpoint) on Ctrl-C or SIGTERM.
     """
     _check_progress_args(progress, plots)
+    _check_run_args(until, callback)
+    _check_out(out)
     dist.maybe_initialize()  # Multi-host from `STDE_*` variables; before any device use.
     if jax.process_index() != 0:
         out = None  # Process 0 alone writes the run directory.
     if isinstance(problem, pdes.AbstractPDE):
+        if recipe != "best":
+            raise ValueError(
+                f"`recipe` applies to presets; with a PDE instance pass `config` and "
+                f"`model`, got recipe={recipe!r}."
+            )
+        for name, value in (("dim", dim), ("pde_seed", pde_seed)):
+            if value is not None:
+                raise ValueError(
+                    f"`{name}` must be None when `problem` is a PDE instance (it has its "
+                    f"own dimension and seed), got {value!r}."
+                )
         pde = problem
         try:
             spec = PDESpec.from_pde(pde)
@@ -560,14 +817,22 @@ def train(
         )
     else:
         preset = get_preset(problem)
-        run_config = preset.run_config(dim, pde_seed=pde_seed, train=config, model=model)
+        seed = 0 if pde_seed is None else pde_seed
+        run_config = preset.run_config(
+            dim, pde_seed=seed, train=config, model=model, recipe=recipe
+        )
         pde = run_config.pde.build()
+    # Everything that can be refused is refused before the run directory is created.
+    dist.make_mesh(run_config.train.devices, run_config.train.batch)
     dtype = dtype_of(run_config.train)
-    run_dir = _prepare_dir(out, overwrite)
     init_key, _ = _keys(run_config.train.seed)
     net = build_model(pde, run_config.model, key=init_key, dtype=dtype)
+    if run_config.train.init == "protocol":
+        net = protocol_init(net, seeded_key(TRAIN_PROTOCOL_INIT, run_config.train.seed))
     if run_config.train.init_bias == "residual":
-        net = fit_output_bias(net, pde, run_config.train, jax.random.fold_in(init_key, 1), dtype)
+        bias_key = seeded_key(TRAIN_BIAS_FIT, run_config.train.seed)
+        net = fit_output_bias(net, pde, run_config.train, bias_key, dtype)
+    run_dir = _prepare_dir(out, overwrite)
     optimizer = make_optimizer(run_config.train, net, run_config.freeze)
     run = _Run(run_config, pde, net, optimizer, optimizer.init(params_of(net)), 0, run_dir)
     if run_dir is not None:
@@ -575,10 +840,43 @@ def train(
     return _loop(run, progress=progress, until=until, callback=callback, plots=plots)
 
 
+class FinishedRunWarning(UserWarning):
+    """`zoo.resume` of a run that has already finished: nothing was done; the message
+    says how to extend it."""
+
+
+def _expected_changes(records: list[dict], step: int) -> dict[str, object]:
+    """The `config.json` values that rollbacks and resumes recorded at the checkpoint's
+    `step` may have written ahead of the checkpoint (`{field: value}`, None: any)."""
+    expected: dict[str, object] = {}
+    for r in records:
+        if r.get("step") != step:
+            continue
+        if r.get("event") == "rollback":
+            expected.update({"train.lr": r.get("lr"), "train.rollbacks": None})
+        elif r.get("event") == "resume" and isinstance(r.get("changes"), dict):
+            for name, change in r["changes"].items():
+                if isinstance(change, list) and len(change) == 2:
+                    expected[f"train.{name}"] = change[1]
+    return expected
+
+
+def _explained(config: RunConfig, header: dict, records: list[dict], step: int) -> set[str]:
+    expected = _expected_changes(records, step)
+    ours = ckpt.config_differences(config, header)
+    return {
+        k
+        for k, (_, value) in ours.items()
+        if k in expected and (expected[k] is None or ckpt._same_number(expected[k], value))
+    }
+
+
 def resume(
     run_dir: str | Path,
     *,
     steps: int | None = None,
+    lr: float | None = None,
+    rollbacks: int | None = None,
     pde: "pdes.AbstractPDE | None" = None,
     progress: bool = True,
     plots: bool = True,
@@ -587,25 +885,93 @@ def resume(
 ) -> Solver:
     """Continue the run in `run_dir` from its checkpoint, exactly as if uninterrupted.
 
-    **Arguments:** `run_dir`; `steps`, a new total number of steps (the learning-rate
-    schedule then follows the new total, so the trajectory differs from an uninterrupted
-    run of the old total); `pde`, for runs of a user-defined PDE; the rest as `train`.
+    **Arguments:**
 
-    **Raises:** `ValueError` if `run_dir` is not a run or its checkpoint is damaged.
+    - `run_dir`: the run directory (locked while the run goes on).
+    - `steps`: a new total number of steps, more than the checkpoint's step (the
+      learning-rate schedule then follows the new total, so the trajectory differs from
+      an uninterrupted run of the old total). A finished run is extended this way.
+    - `lr`, `rollbacks`: a new peak learning rate and number of rollbacks, e.g. after a
+      divergence. Each change is written to `config.json` and recorded in
+      `metrics.jsonl` as `{"step": k, "event": "resume", "changes": {name: [old, new]}}`.
+    - `pde`: for runs of a user-defined PDE (a run of a named PDE refuses another one).
+    - the rest as `train`.
+
+    `config.json` must agree with the configuration stored in the checkpoint (apart from
+    the changes recorded by rollbacks and resumes): an edited PDE, seed, model,
+    estimator or learning rate is refused, naming the fields. Resuming a finished run
+    does nothing and says so (`zoo.FinishedRunWarning`).
+
+    **Raises:** `ValueError` if `run_dir` is not a run, its checkpoint is damaged,
+    `config.json` contradicts the checkpoint, `steps` is not beyond the checkpoint, or
+    another process is running it.
     """
     _check_progress_args(progress, plots)
+    _check_run_args(until, callback)
+    if isinstance(run_dir, str) and not run_dir.strip():
+        raise ValueError("`run_dir` is empty: name the run directory to resume.")
     dist.maybe_initialize()
     run_dir = Path(run_dir)
+    writer = jax.process_index() == 0
+    if not run_dir.is_dir():
+        raise ValueError(f"`{run_dir}` is not a directory.")
+    if writer:
+        ckpt.lock_run_dir(run_dir)
+    try:
+        return _resume(run_dir, writer, steps, lr, rollbacks, pde, progress, plots, until, callback)
+    finally:
+        ckpt.unlock_run_dir(run_dir)
+
+
+def _resume(run_dir, writer, steps, lr, rollbacks, pde, progress, plots, until, callback):
     config = ckpt.read_config(run_dir)
-    if steps is not None and steps != config.train.steps:
-        config = config.replace(train=config.train.replace(steps=steps))
-        if jax.process_index() == 0:
+    _check_pde(config, pde, f"`{run_dir}`")
+    header = ckpt.read_checkpoint_header(run_dir)
+    step = header["metadata"]["step"]
+    records = ckpt.read_metrics(run_dir)
+    check_run(run_dir, config, header, pde, _explained(config, header, records, step))
+    if writer:
+        ckpt.remove_temp_files(run_dir)
+    old = config.train
+    wanted = {"steps": steps, "lr": lr, "rollbacks": rollbacks}
+    changes = {k: v for k, v in wanted.items() if v is not None and v != getattr(old, k)}
+    train_cfg = old.replace(**changes)  # Validates the new values.
+    finished = step >= old.steps
+    if steps is not None and steps <= step and not (finished and steps == old.steps):
+        raise ValueError(
+            f"`steps` must be more than the checkpoint's step {step} (a run cannot be "
+            f"shortened or rewritten), got {steps}; `{run_dir}` is at step {step} of "
+            f"{old.steps}."
+        )
+    if finished and "steps" not in changes:
+        if changes:
+            raise ValueError(
+                f"`{run_dir}` is finished ({step} of {old.steps} steps), so "
+                f"{' and '.join(f'`{k}`' for k in changes)} would change nothing: extend "
+                f"it with `steps` above {step} too (`--steps N`)."
+            )
+        if (run_dir / ckpt.SUMMARY).is_file():
+            warnings.warn(
+                f"`{run_dir}` is finished ({step} of {old.steps} steps): nothing to do. "
+                f"Extend it with `--resume {run_dir} --steps N` (`zoo.resume(..., "
+                f"steps=N)`), N > {step}.",
+                FinishedRunWarning,
+                stacklevel=3,
+            )
+            return load(run_dir, pde=pde)
+    if changes:
+        config = config.replace(train=train_cfg)
+        if writer:
+            # The event first: a process killed between the two writes leaves an
+            # explained config (or an unchanged one), never an unexplained one.
+            event = {"step": step, "event": "resume"}
+            event["changes"] = {k: [getattr(old, k), v] for k, v in changes.items()}
+            log = ckpt.MetricsLog(run_dir)
+            log.truncate(step)
+            log.append(event)
             ckpt.write_config(run_dir, config)
     pde, model, optimizer, opt_state = skeleton(config, pde)
     model, opt_state, step = ckpt.load_checkpoint(run_dir, model, opt_state)
-    if step >= config.train.steps and (run_dir / ckpt.SUMMARY).is_file():
-        return load(run_dir, pde=pde)  # Finished: nothing to do.
-    header = ckpt.models.read_header(run_dir / ckpt.CHECKPOINT)
     elapsed = float(header["metadata"].get("elapsed_s", 0.0))
     run = _Run(config, pde, model, optimizer, opt_state, step, run_dir, elapsed)
     run.checkpoint_step = step
@@ -647,12 +1013,21 @@ def finetune(
     - `pde_seed`: the seed when `pde` is a preset name; default the solver's PDE seed.
     - the rest as `zoo.train`.
 
-    **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's.
+    **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's,
+    or an argument would be ignored (`pde_seed` without a preset name); checked before
+    `out` is created.
     """
     _check_progress_args(progress, plots)
+    _check_run_args(until, callback)
+    _check_out(out)
     dist.maybe_initialize()
     if jax.process_index() != 0:
         out = None
+    if pde_seed is not None and not isinstance(pde, str):
+        raise ValueError(
+            f"`pde_seed` is only for a preset name given as `pde` (got {type(pde).__name__}: "
+            f"the PDE has its own seed), got {pde_seed!r}."
+        )
     if not isinstance(solver, Solver):
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
     if freeze not in FREEZES:
@@ -701,6 +1076,7 @@ def finetune(
             "`out` needs a PDE that can be rebuilt from its config; this PDE cannot "
             "(a `pdes.CustomPDE`): pass `out=None`."
         )
+    dist.make_mesh(config.devices, config.batch)
     run_dir = _prepare_dir(out, overwrite)
     optimizer = make_optimizer(config, model, freeze)
     run = _Run(run_config, pde, model, optimizer, optimizer.init(params_of(model)), 0, run_dir)

@@ -1,0 +1,211 @@
+"""The Woodbury natural-gradient optimiser, the protocol recipe's pieces (initialisation,
+sampling without replacement), against closed forms and dense linear algebra."""
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import models
+import stde
+import zoo
+from zoo._natgrad import NaturalGradient, woodbury_direction
+from zoo._presets import protocol_init
+
+
+def _random(key, n, p):
+    kj, kr, kp = jax.random.split(key, 3)
+    jac = jax.random.normal(kj, (n, p), jnp.float32)
+    return jac, jax.random.normal(kr, (n,)), jax.random.normal(kp, (p,))
+
+
+def test_undamped_step_solves_a_linear_least_squares_problem():
+    # r(theta) = A theta - b with fewer rows than unknowns: one undamped Gauss-Newton step
+    # (lr 1, no momentum) lands on a solution, r = 0.
+    a, b, theta = _random(jax.random.PRNGKey(0), 8, 20)
+    params = {"theta": theta}
+    state = NaturalGradient().init(params)
+    r = a @ theta - b
+    step = woodbury_direction({"theta": a}, r, state.direction, damping=0.0, momentum=0.0)
+    after = theta - step["theta"]
+    np.testing.assert_allclose(a @ after - b, 0.0, atol=2e-4)
+    # ... and it is the minimum-norm step: orthogonal to A's null space.
+    np.testing.assert_allclose(step["theta"], np.linalg.pinv(np.asarray(a)) @ r, atol=2e-4)
+
+
+@pytest.mark.parametrize("momentum", [0.0, 0.7])
+def test_woodbury_equals_the_dense_parameter_space_step(momentum):
+    # On a small network's per-point residual Jacobian: J^T (J J^T + lam I)^-1 (r - mu J phi)
+    # + mu phi equals the parameter-space solve (J^T J + lam I)^-1 (J^T r + lam mu phi).
+    key = jax.random.PRNGKey(1)
+    net = models.MLP(3, width=5, depth=3, key=key)
+    x = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+    jac = jax.vmap(lambda y: jax.grad(lambda p: eqx.combine(p, static)(y))(params))(x)
+    r = jax.vmap(net)(x) - jnp.sin(x[:, 0])
+    prev = jax.tree.map(
+        lambda p: jax.random.normal(jax.random.PRNGKey(3), p.shape, p.dtype), params
+    )
+    damping = 1e-2
+    got = woodbury_direction(jac, r, prev, damping=damping, momentum=momentum)
+    flat_j = np.concatenate(
+        [np.asarray(j, np.float64).reshape(6, -1) for j in jax.tree.leaves(jac)], axis=1
+    )
+    flat_prev = np.concatenate([np.asarray(p, np.float64).ravel() for p in jax.tree.leaves(prev)])
+    lam = damping * np.trace(flat_j @ flat_j.T) / 6
+    dense = np.linalg.solve(
+        flat_j.T @ flat_j + lam * np.eye(flat_j.shape[1]),
+        flat_j.T @ np.asarray(r, np.float64) + lam * momentum * flat_prev,
+    )
+    flat_got = np.concatenate([np.asarray(g).ravel() for g in jax.tree.leaves(got)])
+    np.testing.assert_allclose(flat_got, dense, rtol=2e-3, atol=2e-4)
+
+
+def test_natural_gradient_training_beats_adam_at_equal_steps():
+    # A tiny Poisson problem: 60 natural-gradient steps against 60 Adam steps (same points).
+    base = zoo.TrainConfig(steps=60, batch=32, estimator="exact", n_test=500, eval_every=0)
+    kwargs = dict(progress=False, plots=False)
+    adam = zoo.train("poisson-twobody", 4, config=base, **kwargs)
+    ng = zoo.train(
+        "poisson-twobody",
+        4,
+        config=base.replace(optimizer="natural-gradient", lr=0.5, damping=1e-3),
+        **kwargs,
+    )
+    assert np.isfinite(ng.card["final_loss"])
+    assert ng.card["rel_l2"] < 0.5 * adam.card["rel_l2"]
+
+
+def test_natural_gradient_resume_is_bit_identical(tmp_path):
+    # Two phases (Adam warm-up, then the natural gradient), resumed inside the second.
+    cfg = zoo.TrainConfig(
+        steps=6,
+        batch=8,
+        warmup_steps=2,
+        optimizer="natural-gradient",
+        lr=0.5,
+        loss="unbiased",
+        n_test=100,
+        eval_every=0,
+        checkpoint_every=3,
+    )
+    kwargs = dict(progress=False, plots=False)
+    whole = zoo.train("allen-cahn-twobody", 4, config=cfg, **kwargs)
+    zoo.train("allen-cahn-twobody", 4, config=cfg, out=tmp_path / "r", until=3, **kwargs)
+    resumed = zoo.resume(tmp_path / "r", **kwargs)
+    for a, b in zip(jax.tree.leaves(whole.model), jax.tree.leaves(resumed.model)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_natural_gradient_respects_frozen_layers():
+    solver = zoo.train(
+        "poisson-twobody",
+        4,
+        config=zoo.TrainConfig(steps=2, batch=8, estimator="exact", n_test=100, eval_every=0),
+        progress=False,
+        plots=False,
+    )
+    cfg = solver.config.train.replace(optimizer="natural-gradient", lr=0.5)
+    tuned = zoo.finetune(solver, config=cfg, freeze="all-but-last", progress=False, plots=False)
+    before = jax.tree.leaves(models.freeze_labels(solver.model, "all"))
+    assert before  # the model has trainable leaves at all
+    first_before = solver.model.net.layers[0].weight
+    first_after = tuned.model.net.layers[0].weight
+    np.testing.assert_array_equal(np.asarray(first_before), np.asarray(first_after))
+    last_before = np.asarray(solver.model.net.layers[-1].weight)
+    assert not np.array_equal(last_before, np.asarray(tuned.model.net.layers[-1].weight))
+
+
+def test_sampling_without_replacement_is_unbiased_with_less_variance():
+    # Laplacian of sum_i i x_i^2 / 2 is sum_i i: a per-coordinate spread, so the variance
+    # of the sparse estimate is visible. Without replacement the variance shrinks by
+    # (d - |J|) / (d - 1).
+    d, k = 12, 6
+    f = lambda x: 0.5 * jnp.sum(jnp.arange(1, d + 1) * x**2)
+    x = jnp.zeros(d)
+    keys = jax.random.split(jax.random.PRNGKey(4), 4000)
+
+    def draws(replace):
+        est = stde.SparseSTDE(k, replace=replace)
+        return jax.vmap(lambda key: stde.estimate(stde.Laplacian(), f, x, estimator=est, key=key))(
+            keys
+        )
+
+    with_r, without = draws(True), draws(False)
+    exact = d * (d + 1) / 2
+    assert abs(float(jnp.mean(without)) - exact) < 4 * float(jnp.std(without)) / np.sqrt(4000)
+    ratio = float(jnp.var(without) / jnp.var(with_r))
+    assert abs(ratio - (d - k) / (d - 1)) < 0.1
+    # Each draw uses k distinct coordinates: the estimate is a multiple of d/k times an
+    # integer sum of k distinct values in 1..d.
+    with pytest.raises(ValueError, match="distinct"):
+        stde.estimate(
+            stde.Laplacian(), f, x, estimator=stde.SparseSTDE(d + 1, replace=False), key=keys[0]
+        )
+
+
+def test_protocol_init_draws_the_reference_codes_ranges():
+    net = models.MLP(50, width=40, depth=3, key=jax.random.PRNGKey(0))
+    new = protocol_init(net, jax.random.PRNGKey(1))
+    for layer in new.layers:
+        fan_out, fan_in = layer.weight.shape
+        w, b = np.asarray(layer.weight), np.asarray(layer.bias)
+        assert np.abs(w).max() <= 1 / np.sqrt(fan_in)
+        assert np.abs(w).max() > 0.9 / np.sqrt(fan_in)  # the whole range is used
+        assert np.abs(b).max() <= 1 / np.sqrt(fan_out)
+        assert np.abs(b).max() > 0
+
+
+def test_lbfgs_on_a_fixed_point_set_and_optax_by_name():
+    # L-BFGS with its line search on a fixed point set lowers that set's loss every step;
+    # "optax:NAME" builds any optax optimiser.
+    losses = []
+    cfg = zoo.TrainConfig(
+        steps=15,
+        batch=32,
+        estimator="exact",
+        optimizer="lbfgs",
+        resample_every=0,
+        n_test=200,
+        eval_every=0,
+    )
+    zoo.train(
+        "poisson-twobody",
+        3,
+        config=cfg,
+        progress=False,
+        plots=False,
+        callback=lambda s, loss: losses.append(loss),
+    )
+    assert all(b <= a * (1 + 1e-5) for a, b in zip(losses, losses[1:]))
+    assert losses[-1] < 0.1 * losses[0]
+    sgd = zoo.train(
+        "poisson-twobody",
+        3,
+        config=cfg.replace(optimizer="optax:sgd", lr=1e-4, steps=3),
+        progress=False,
+        plots=False,
+    )
+    assert np.isfinite(sgd.card["final_loss"])
+    with pytest.raises(ValueError, match="optax optimiser"):
+        zoo.TrainConfig(optimizer="optax:no_such_thing")
+
+
+def test_recipes_and_when_the_published_figure_is_shown():
+    preset = zoo.get_preset("allen-cahn-twobody")
+    model, train = preset.recipe("protocol")
+    assert train.init == "protocol" and not train.with_replacement and train.optimizer == "adam"
+    assert (model.width, model.depth, train.steps, train.batch) == (128, 4, 10_000, 100)
+    with pytest.raises(ValueError, match="no published protocol"):
+        zoo.get_preset("kdv-1d").recipe("protocol")
+    with pytest.raises(ValueError, match="recipe"):
+        preset.recipe("fastest")
+    from zoo._presets import is_protocol
+
+    protocol = preset.run_config(1000, recipe="protocol")
+    assert is_protocol(protocol)
+    # Cadences and seeds do not change what is trained; the optimiser does.
+    assert is_protocol(protocol.replace(train=protocol.train.replace(eval_every=7, seed=3)))
+    assert not is_protocol(protocol.replace(train=protocol.train.replace(lr=2e-3)))
+    assert not is_protocol(preset.run_config(1000, recipe="best"))
