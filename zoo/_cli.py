@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 
 from ._config import ModelConfig, TrainConfig
+from ._presets import RECIPES
 
 PROG = "python -m zoo"
 # The default run (`python -m zoo train` with no preset, or `python -m zoo demo`): two-body
@@ -126,6 +127,12 @@ def build_parser() -> argparse.ArgumentParser:
             )
         p.add_argument("--dim", type=_positive_int, help="dimension (default: the preset's)")
         p.add_argument("--pde-seed", type=int, default=0, help="seed of the PDE's coefficients")
+        p.add_argument(
+            "--recipe",
+            choices=RECIPES,
+            default="best",
+            help="best: the zoo's recommendation; protocol: the published protocol",
+        )
         _add_run_flags(p)
         _add_config_flags(p, TrainConfig)
         _add_config_flags(p, ModelConfig)
@@ -215,10 +222,20 @@ def _print_summary(solver) -> None:
         return
     from ._published import published
 
-    if pde is not None and cfg.preset and published(pde.name, pde.dim) is not None:
+    row = published(pde.name, pde.dim) if pde is not None and cfg.preset else None
+    if row is not None and cfg.init_from is None:
+        # Another recipe on a published PDE: the protocol's figure is the bar to clear,
+        # not a reproduction (it was measured on another random instance: compare the
+        # error / trivial fit across instances).
         print(
-            "  published        -          (this run is not the published protocol's "
-            f"setting; that is `{PROG} train {cfg.preset} --dim {pde.dim}`)"
+            f"  published        {_fmt(row['rel_l2'])}   (the protocol's figure, another "
+            f"random instance; reproduce it with `{PROG} train {cfg.preset} --dim "
+            f"{pde.dim} --recipe protocol`)"
+        )
+    elif row is not None:
+        print(
+            "  published        -          (a fine-tune is not the published protocol's "
+            "setting)"
         )
     else:
         print("  published        -          (no published figure for this setting)")
@@ -299,8 +316,9 @@ def _cmd_train(args, demo: bool) -> int:
             dim = DEMO_DIM if dim is None else dim
             train_given = {"steps": DEMO_STEPS, "eval_every": DEMO_EVAL_EVERY, **train_given}
         dim = preset.default_dim if dim is None else dim
-        train_cfg = preset.train.replace(**train_given)
-        model_cfg = preset.model.replace(**model_given)
+        recipe_model, recipe_train = preset.recipe(args.recipe, dim)
+        train_cfg = recipe_train.replace(**train_given)
+        model_cfg = recipe_model.replace(**model_given)
         # Validates the dimension before anything is printed or created.
         preset.run_config(dim, pde_seed=args.pde_seed, train=train_cfg, model=model_cfg)
         out = args.out if args.out is not None else _default_out(name, dim)
