@@ -82,7 +82,7 @@ def test_natural_gradient_resume_is_bit_identical(tmp_path):
     cfg = zoo.TrainConfig(
         steps=6,
         batch=8,
-        warmup_steps=2,
+        warmup=zoo.TrainConfig(steps=2, batch=4, lr=1e-3),
         optimizer="natural-gradient",
         lr=0.5,
         loss="unbiased",
@@ -92,6 +92,8 @@ def test_natural_gradient_resume_is_bit_identical(tmp_path):
     )
     kwargs = dict(progress=False, plots=False)
     whole = zoo.train("allen-cahn-twobody", 4, config=cfg, **kwargs)
+    # The config (with its warm-up phase) round-trips through config.json.
+    assert zoo.TrainConfig.from_dict(cfg.to_dict()) == cfg
     zoo.train("allen-cahn-twobody", 4, config=cfg, out=tmp_path / "r", until=3, **kwargs)
     resumed = zoo.resume(tmp_path / "r", **kwargs)
     for a, b in zip(jax.tree.leaves(whole.model), jax.tree.leaves(resumed.model)):

@@ -105,10 +105,11 @@ class TrainConfig:
     - `init`: `"default"` (Kaiming-uniform, zero biases; see `models.MLP`) or
       `"protocol"`, the published reference code's initialisation ($W \\sim
       U(\\pm 1/\\sqrt{\\text{fan\\_in}})$, $b \\sim U(\\pm 1/\\sqrt{\\text{fan\\_out}})$).
-    - `warmup_steps`, `warmup_lr`: a first phase of that many Adam steps (learning rate
-      `warmup_lr` decaying to 0 on a cosine) before `optimizer` takes over for the rest;
-      the optimiser's schedule then runs over `steps - warmup_steps`. Adam's cheap steps
-      learn the coarse part of the solution; a second-order phase then refines it.
+    - `warmup`: a first phase, itself a `TrainConfig` (its own optimiser, `steps`,
+      `batch`, estimator, learning rate; no warm-up of its own), run for its `steps`
+      before this configuration takes over for the rest of `steps` (which counts both
+      phases; this optimiser's schedule runs over the rest). Cheap Adam steps learn the
+      coarse part of the solution; a second-order phase then refines it.
     - `resample_every`: draw fresh collocation points (and estimator keys) every this
       many steps; 0 keeps the first step's points for the whole run (a fixed point set).
     - `with_replacement`: sparse STDE draws its coordinates with replacement (`True`) or without
@@ -141,8 +142,7 @@ class TrainConfig:
     init: Literal["default", "protocol"] = "default"
     with_replacement: bool = True
     resample_every: int = 1
-    warmup_steps: int = 0
-    warmup_lr: float = 1e-3
+    warmup: "TrainConfig | None" = None
 
     def __post_init__(self):
         for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
@@ -161,7 +161,6 @@ class TrainConfig:
             "test_seed",
             "rollbacks",
             "resample_every",
-            "warmup_steps",
         ):
             _positive_int(self, name, minimum=0)
         if self.eval_batch is not None:
@@ -180,15 +179,21 @@ class TrainConfig:
                 f"`TrainConfig.rollback_factor` must be a number in (0, 1), got {f!r}."
             )
         object.__setattr__(self, "rollback_factor", float(f))
-        if self.warmup_steps >= self.steps:
-            raise ValueError(
-                f"`TrainConfig.warmup_steps` ({self.warmup_steps}) must be below `steps` "
-                f"({self.steps})."
-            )
-        w = self.warmup_lr
-        if isinstance(w, bool) or not isinstance(w, int | float) or not 0 < w < math.inf:
-            raise ValueError(f"`TrainConfig.warmup_lr` must be a positive number, got {w!r}.")
-        object.__setattr__(self, "warmup_lr", float(w))
+        if isinstance(self.warmup, dict):  # From JSON.
+            object.__setattr__(self, "warmup", TrainConfig.from_dict(self.warmup))
+        if self.warmup is not None:
+            if not isinstance(self.warmup, TrainConfig) or self.warmup.warmup is not None:
+                raise ValueError(
+                    "`TrainConfig.warmup` must be a `TrainConfig` without a warm-up of its "
+                    f"own, got {self.warmup!r}."
+                )
+            if self.warmup.precision != self.precision:
+                raise ValueError("`TrainConfig.warmup.precision` must be the run's `precision`.")
+            if self.warmup.steps >= self.steps:
+                raise ValueError(
+                    f"`TrainConfig.warmup.steps` ({self.warmup.steps}) must be below `steps` "
+                    f"({self.steps}), which counts both phases."
+                )
         for name, upper in (("damping", math.inf), ("momentum", 1.0)):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < upper:

@@ -21,8 +21,8 @@ _TRAINS = {
 
 def schedule(config: TrainConfig) -> optax.Schedule:
     """The learning-rate schedule of the main phase: linear decay `lr -> 0` over its
-    `steps - warmup_steps` (published: all `steps`), cosine, or constant."""
-    steps = config.steps - config.warmup_steps
+    steps after the warm-up (published: all `steps`), cosine, or constant."""
+    steps = config.steps - (config.warmup.steps if config.warmup is not None else 0)
     if config.schedule == "linear":
         return optax.linear_schedule(config.lr, 0.0, steps)
     if config.schedule == "cosine":
@@ -31,7 +31,7 @@ def schedule(config: TrainConfig) -> optax.Schedule:
 
 
 class Phases(eqx.Module):
-    """Two optimisers in sequence (`TrainConfig.warmup_steps`): the state is the pair of
+    """Two optimisers in sequence (`TrainConfig.warmup`): the state is the pair of
     their states; the trainer's step updates the one whose phase it is in."""
 
     first: optax.GradientTransformation
@@ -59,20 +59,18 @@ def trainable_labels(model, freeze: str):
     return models.freeze_labels(model, _TRAINS[freeze])
 
 
-def make_optimizer(config: TrainConfig, model=None, freeze: str = "none", phase: int | None = None):
+def make_optimizer(config: TrainConfig, model=None, freeze: str = "none"):
     """The optimiser of `config`: Adam with `schedule(config)`, L-BFGS, any optax optimiser
     by name, or `NaturalGradient` (its step is the trainer's: it needs residuals, not
-    gradients). With `warmup_steps`, a `Phases` of the Adam warm-up and that optimiser
-    (`phase` 0 or 1 picks one of them). With `freeze` other than `"none"`, the frozen
-    layers' updates are set to zero (through `optax.multi_transform` and
-    `models.freeze_labels`, or, for the natural gradient, by the trainer)."""
-    if config.warmup_steps and phase is None:
+    gradients); with a `warmup`, the `Phases` of the warm-up's optimiser and this one.
+    With `freeze` other than `"none"`, the frozen layers' updates are set to zero
+    (through `optax.multi_transform` and `models.freeze_labels`, or, for the natural
+    gradient, by the trainer)."""
+    if config.warmup is not None:
+        main = config.replace(warmup=None, steps=config.steps - config.warmup.steps)
         return Phases(
-            make_optimizer(config, model, freeze, 0), make_optimizer(config, model, freeze, 1)
+            make_optimizer(config.warmup, model, freeze), make_optimizer(main, model, freeze)
         )
-    if phase == 0:
-        warm = optax.cosine_decay_schedule(config.warmup_lr, config.warmup_steps)
-        return _with_freeze(optax.adam(warm), model, freeze)
     if config.optimizer == "natural-gradient":
         if freeze != "none":
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.

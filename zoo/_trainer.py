@@ -158,29 +158,23 @@ def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze
     return loss, params, NaturalGradientState(direction, opt_state.count + 1)
 
 
-def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh, phase):
-    """One step of the phase `phase` (None: a single-phase run; 0 / 1: the warm-up and the
-    main phase of `TrainConfig.warmup_steps`), which updates its half of the state."""
-    if phase is None:
-        args = (config, freeze, dtype, mesh, None)
-        return _phase_step(model, opt_state, pde, data_key, index, *args)
-    state = opt_state[phase]
-    model, state, loss, finite = _phase_step(
-        model, state, pde, data_key, index, config, freeze, dtype, mesh, phase
-    )
-    both = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
-    return model, both, loss, finite
+def _phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
+    """(warm-up, main) step configurations; (config, None) without a warm-up. The main
+    phase's `steps` are those left after the warm-up, over which its schedule runs."""
+    if config.warmup is None:
+        return config, None
+    return config.warmup, config.replace(warmup=None, steps=config.steps - config.warmup.steps)
 
 
 @eqx.filter_jit
-def _phase_step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh, phase):
+def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh):
     # Module-level and keyed on hashable configuration (the mesh included), so runs with
     # the same configuration in one process (a resume, a test suite) share one compilation.
     if config.resample_every != 1:  # Points kept for `resample_every` steps (0: always).
         index = 0 if config.resample_every == 0 else index // config.resample_every
     key = jax.random.fold_in(data_key, index)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    if config.optimizer == "natural-gradient" and phase != 0:
+    if config.optimizer == "natural-gradient":
         loss, params, opt_state = _natural_gradient_update(
             params, static, opt_state, pde, key, config, freeze, dtype, mesh
         )
@@ -190,10 +184,10 @@ def _phase_step(model, opt_state, pde, data_key, index, config, freeze, dtype, m
             return _loss_fn(p, static, pde, key, config, dtype, mesh)
 
         loss, grads = jax.value_and_grad(loss_of)(params)
-        optimizer = make_optimizer(config, model, freeze, phase)
+        optimizer = make_optimizer(config, model, freeze)
         # The line search of L-BFGS re-evaluates this step's loss (same points and keys).
         extra = dict(value=loss, grad=grads, value_fn=loss_of)
-        is_lbfgs = config.optimizer == "lbfgs" and freeze == "none" and phase != 0
+        is_lbfgs = config.optimizer == "lbfgs" and freeze == "none"
         updates, opt_state = optimizer.update(
             grads, opt_state, params, **(extra if is_lbfgs else {})
         )
@@ -233,25 +227,36 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     **Raises:** `ValueError` if there are too few devices or `config.batch` does not
     divide by their number.
     """
-    step_config, dtype = _step_config(config), dtype_of(config)
-    mesh = dist.make_mesh(config.devices, config.batch)
+    dtype = dtype_of(config)
+    first, then = _phases(config)
+    # One step configuration (and mesh, which checks `batch` against the devices) per
+    # phase; the phase is chosen on the host, so each compiles once.
+    phases = [
+        (_step_config(c), dist.make_mesh(config.devices, c.batch))
+        for c in (first, then)
+        if c is not None
+    ]
 
     def step(model, opt_state, pde, data_key, index):
         # Several processes: every input must be a global array (replicated here);
         # `replicate` is a no-op on arrays that already are.
+        mesh = phases[0][1]
         if jax.process_count() > 1:
             model, opt_state, pde, data_key = dist.replicate(
                 (model, opt_state, pde, data_key), mesh
             )
             index = np.int32(index)
-        phase = None
-        if config.warmup_steps:  # The phase is static: one compiled step per phase.
-            phase = int(index >= config.warmup_steps)
-            if phase:
-                index = index - config.warmup_steps  # The main phase's own step count.
-        return _step(
-            model, opt_state, pde, data_key, index, step_config, freeze, dtype, mesh, phase
+        if then is None:
+            step_config, mesh = phases[0]
+            args = (step_config, freeze, dtype, mesh)
+            return _step(model, opt_state, pde, data_key, index, *args)
+        phase = int(index >= first.steps)
+        step_config, mesh = phases[phase]
+        model, state, loss, finite = _step(
+            model, opt_state[phase], pde, data_key, index, step_config, freeze, dtype, mesh
         )
+        both = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
+        return model, both, loss, finite
 
     return step
 
