@@ -211,3 +211,26 @@ def test_recipes_and_when_the_published_figure_is_shown():
     assert is_protocol(protocol.replace(train=protocol.train.replace(eval_every=7, seed=3)))
     assert not is_protocol(protocol.replace(train=protocol.train.replace(lr=2e-3)))
     assert not is_protocol(preset.run_config(1000, recipe="best"))
+
+
+def test_cli_parses_the_new_train_fields():
+    from zoo import _cli
+
+    args = _cli.build_parser().parse_args(
+        [
+            "train",
+            "poisson-twobody",
+            "--warmup",
+            '{"steps": 5, "batch": 16}',
+            "--with-replacement",
+            "false",
+            "--optimizer",
+            "natural-gradient",
+            "--recipe",
+            "protocol",
+        ]
+    )
+    train, _ = _cli._configs(args)
+    assert train["warmup"] == zoo.TrainConfig(steps=5, batch=16)
+    assert train["with_replacement"] is False and train["optimizer"] == "natural-gradient"
+    assert args.recipe == "protocol"

@@ -41,9 +41,29 @@ def _one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
+def _bool(text: str) -> bool:
+    if text.lower() in ("true", "1", "yes"):
+        return True
+    if text.lower() in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+
+
+def _train_config(text: str):
+    """A nested `TrainConfig` (the warm-up phase) as JSON, e.g. '{"steps": 2000}'."""
+    try:
+        return TrainConfig.from_dict(json.loads(text))
+    except (ValueError, TypeError) as e:
+        raise argparse.ArgumentTypeError(f"expected a TrainConfig as JSON: {e}") from None
+
+
 def _type_of(field: dataclasses.Field):
     """argparse `type` and `choices` for a config field."""
     hint = field.type
+    if hint == "TrainConfig | None":
+        return _train_config, None
+    if hint is bool:
+        return _bool, None
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         return str, list(typing.get_args(hint))
