@@ -104,7 +104,7 @@ class TrainConfig:
       SPRING momentum. A step costs about `batch` backward passes.
     - `init`: `"default"` (Kaiming-uniform, zero biases; see `models.MLP`) or
       `"protocol"`, the published reference code's initialisation ($W \\sim
-      U(\\pm 1/\\sqrt{\\text{fan\\_in}})$, $b \\sim U(\\pm 1/\\sqrt{\\text{fan\\_out}})$).
+      U(\\pm 1/\\sqrt{\\text{fan_in}})$, $b \\sim U(\\pm 1/\\sqrt{\\text{fan_out}})$).
     - `warmup`: a first phase, itself a `TrainConfig` (its own optimiser, `steps`,
       `batch`, estimator, learning rate; no warm-up of its own), run for its `steps`
       before this configuration takes over for the rest of `steps` (which counts both

@@ -333,8 +333,8 @@ def make_estimator(config: TrainConfig) -> stde.AbstractEstimator:
 
 def protocol_init(model, key):
     """`model` with every `eqx.nn.Linear` re-drawn as the published reference code draws
-    it (`TrainConfig.init="protocol"`): $W \\sim U(\\pm 1/\\sqrt{\\text{fan\\_in}})$ and
-    $b \\sim U(\\pm 1/\\sqrt{\\text{fan\\_out}})$."""
+    it (`TrainConfig.init="protocol"`): $W \\sim U(\\pm 1/\\sqrt{\\text{fan_in}})$ and
+    $b \\sim U(\\pm 1/\\sqrt{\\text{fan_out}})$."""
     is_linear = lambda m: isinstance(m, eqx.nn.Linear)
     linears = [m for m in jax.tree.leaves(model, is_leaf=is_linear) if is_linear(m)]
     keys = jax.random.split(key, 2 * len(linears))
