@@ -33,7 +33,7 @@ import jax
 import optax
 
 import models
-from models._serialisation import fsync_directory, temp_prefix, write_bytes_atomic
+from models._serialisation import temp_prefix, write_bytes_atomic
 
 from ._config import RunConfig
 
@@ -444,8 +444,3 @@ def load_checkpoint(run_dir: str | os.PathLike, model_like, opt_state_like):
     step = read_checkpoint_header(run_dir)["metadata"]["step"]
     model, opt_state = models.load(path, like=(model_like, opt_state_like))
     return model, opt_state, step
-
-
-def sync(run_dir: Path) -> None:
-    """Make the directory entries of `run_dir` durable (after appends and renames)."""
-    fsync_directory(run_dir)

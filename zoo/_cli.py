@@ -98,6 +98,8 @@ def _add_config_flags(parser, cls, prefix: str = "", skip=()):
         if field.name in skip:
             continue
         kind, choices = _type_of(field)
+        if kind not in (int, float, str, bool):
+            continue  # A nested configuration (e.g. a warm-up phase): no flag of its own.
         flag = "--" + prefix + field.name.replace("_", "-")
         group.add_argument(
             flag,
