@@ -234,3 +234,13 @@ def test_cli_parses_the_new_train_fields():
     assert train["warmup"] == zoo.TrainConfig(steps=5, batch=16)
     assert train["with_replacement"] is False and train["optimizer"] == "natural-gradient"
     assert args.recipe == "protocol"
+
+
+def test_a_new_total_keeps_the_warm_ups_share():
+    cfg = zoo.TrainConfig(steps=3500, warmup=zoo.TrainConfig(steps=3000))
+    assert cfg.replace(steps=350).warmup.steps == 300
+    assert cfg.replace(steps=2).warmup.steps == 1  # at least one step of each phase
+    explicit = cfg.replace(steps=100, warmup=zoo.TrainConfig(steps=10))
+    assert explicit.warmup.steps == 10
+    with pytest.raises(ValueError, match="below `steps`"):
+        cfg.replace(warmup=zoo.TrainConfig(steps=4000))

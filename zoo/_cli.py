@@ -98,8 +98,6 @@ def _add_config_flags(parser, cls, prefix: str = "", skip=()):
         if field.name in skip:
             continue
         kind, choices = _type_of(field)
-        if kind not in (int, float, str, bool):
-            continue  # A nested configuration (e.g. a warm-up phase): no flag of its own.
         flag = "--" + prefix + field.name.replace("_", "-")
         group.add_argument(
             flag,
@@ -301,6 +299,14 @@ def _configs(args):
     return train_given, model_given
 
 
+def _cadence(train_given: dict) -> dict:
+    """With `--steps` and no `--eval-every`, ten evaluations over the run (not the
+    recipe's every 1000 steps, which a short run or a fine-tune never reaches)."""
+    if "steps" in train_given and "eval_every" not in train_given:
+        return {**train_given, "eval_every": max(1, train_given["steps"] // 10)}
+    return train_given
+
+
 def _cmd_train(args, demo: bool) -> int:
     import jax
 
@@ -338,6 +344,7 @@ def _cmd_train(args, demo: bool) -> int:
             dim = DEMO_DIM if dim is None else dim
             train_given = {"steps": DEMO_STEPS, "eval_every": DEMO_EVAL_EVERY, **train_given}
         dim = preset.default_dim if dim is None else dim
+        train_given = _cadence(train_given)
         recipe_model, recipe_train = preset.recipe(args.recipe, dim)
         train_cfg = recipe_train.replace(**train_given)
         model_cfg = recipe_model.replace(**model_given)
@@ -396,7 +403,7 @@ def _cmd_finetune(args) -> int:
     from ._solver import load
     from ._trainer import finetune
 
-    train_given = _given(args, TrainConfig)
+    train_given = _cadence(_given(args, TrainConfig))
     if train_given.get("precision") == "float64":
         import jax
 

@@ -226,7 +226,17 @@ class TrainConfig:
         _choice(self, "precision", PRECISIONS)
 
     def replace(self, **changes) -> "TrainConfig":
-        """A copy with `changes` applied (validated)."""
+        """A copy with `changes` applied (validated).
+
+        A new `steps` without a new `warmup` keeps the warm-up's share of the run (at least
+        one step of each phase), so `steps=500` shortens both phases of a two-phase recipe.
+        """
+        warmup = self.warmup
+        if "steps" in changes and "warmup" not in changes and warmup is not None:
+            steps = changes["steps"]
+            if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 2:
+                share = round(steps * warmup.steps / self.steps)
+                changes["warmup"] = warmup.replace(steps=min(max(share, 1), steps - 1))
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
