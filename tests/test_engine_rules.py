@@ -78,6 +78,9 @@ def test_registered_rule_for_a_new_primitive():
     got = jax.jit(lambda x: stde.evaluate(OPS, net(softsign_p.bind), x).estimate)(x)
     want = jnp.stack([_reference(op, net(_softsign), x) for op in OPS])
     np.testing.assert_allclose(got, want, rtol=1e-9)
+    # First order alone: one jet of order 1, all of it the collapsed top.
+    got = stde.estimate(stde.Partial((1,)), net(softsign_p.bind), x)
+    np.testing.assert_allclose(got, reference.partial(net(_softsign), (1,))(x), rtol=1e-9)
     # Stochastic: the sparse estimator with every coordinate drawn is exact in expectation;
     # here its mean over keys matches the exact Laplacian within its standard error.
     keys = jax.random.split(jax.random.PRNGKey(1), 400)

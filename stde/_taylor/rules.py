@@ -111,8 +111,12 @@ def unary(jets: Jets, f, arg: Dense, derivatives=None):
                 acc = term if acc is None else acc + term
         return jnp.zeros_like(xs[1]) if acc is None else acc
 
-    lower = jnp.stack([coefficient(m) for m in range(1, k)], axis=1)
-    top = jets.collapse(coefficient(k, start=2))
+    if k == 1:  # y_1 = f'(x_0) x_1, all of it on the collapsed top
+        lower = jnp.zeros((jets.n, 0) + out.shape, out.dtype)
+        top = jets.zero_top(out)
+    else:
+        lower = jnp.stack([coefficient(m) for m in range(1, k)], axis=1)
+        top = jets.collapse(coefficient(k, start=2))
     if arg.top is not None:
         top = top + derivs[0] * arg.top
     return Dense(out, lower.astype(out.dtype), top.astype(out.dtype))
@@ -336,7 +340,9 @@ class Elementwise(Rule):
             for a in args
             if not isinstance(a, Dense)
         )
-        if jets.order > 1 and len(pos) == 1 and others_fit:
+        # At first order a jet rule's JVP is as cheap; without one, derivatives it is.
+        first_order_jvp = jets.order == 1 and (self.function is not None or _has_jet_rule(prim))
+        if len(pos) == 1 and others_fit and not first_order_jvp:
             i = pos[0]
             derivatives = self.derivatives if len(args) == 1 else None
             if derivatives is None and self.function is None and not _has_jet_rule(prim):
@@ -519,6 +525,10 @@ def register_rule(primitive, rule: Rule) -> None:
     `stde.rules.Elementwise(derivatives=...)` for a nonlinear elementwise one. A
     primitive without a registered rule uses its `jax.experimental.jet` rule, if any.
     Registering again replaces the rule, built-in ones included.
+
+    The primitive itself needs what any primitive needs under `jit` and `vmap` (an
+    abstract evaluation, a lowering, a batching rule); `Linear` also applies its JVP
+    rule, and differentiating the estimate (training) needs its reverse-mode rules.
     """
     if not isinstance(primitive, Primitive | str):
         raise TypeError(f"`primitive` must be a JAX primitive or a name, got {primitive!r}")
