@@ -146,8 +146,8 @@ def test_damaged_checkpoint(cli_run, tmp_path, capsys):
 
 def test_resume_rejects_new_configuration(cli_run, capsys):
     out, _ = cli_run
-    proc = in_process(capsys, "train", "--resume", out, "--lr", "0.1")
-    assert_one_line_error(proc, "only --steps", code=2)
+    proc = in_process(capsys, "train", "--resume", out, "--batch", "4", "--width", "3")
+    assert_one_line_error(proc, "only --steps, --lr, --rollbacks", "got --batch, --width", code=2)
 
 
 def test_resume_extends_a_finished_run(cli_run, tmp_path, capsys):
@@ -160,7 +160,10 @@ def test_resume_extends_a_finished_run(cli_run, tmp_path, capsys):
         capsys, "train", "--resume", run, "--steps", "8", "--no-progress", "--no-plots"
     )
     assert proc.returncode == 0, proc.stderr
-    assert [r["step"] for r in zoo.read_metrics(run)] == [2, 3, 4, 6, 8]
+    records = zoo.read_metrics(run)
+    assert [r["step"] for r in records if "event" not in r] == [2, 3, 4, 6, 8]
+    # The extension is recorded: the run's history says where its total changed.
+    assert {"step": 6, "event": "resume", "changes": {"steps": [6, 8]}} in records
     assert zoo.load(run).card["steps"] == 8
 
 
