@@ -396,8 +396,8 @@ CASES = [
     ),
     C(
         "stde.estimate",
-        "fn with lax.while_loop (default engine)",
-        lambda: stde.estimate(stde.Laplacian(), _while, X3),
+        "fn with lax.while_loop (jet engine)",
+        lambda: stde.estimate(stde.Laplacian(), _while, X3, engine=stde.JetEngine()),
         "while",
         r"cannot propagate jets through the primitive",
     ),

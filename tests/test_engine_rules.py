@@ -1,5 +1,5 @@
 """The default engine's rules: a user's own primitive, and loops and branches that run as
-themselves (`scan`, `cond`), against nested forward-mode AD."""
+themselves (`scan`, `while_loop`, `cond`), against nested forward-mode AD."""
 
 import equinox as eqx
 import jax
@@ -10,6 +10,7 @@ from jax.interpreters import batching, mlir
 
 import stde
 from stde import reference
+from stde._taylor._support import primitives
 
 try:
     from jax.extend.core import Primitive
@@ -188,6 +189,24 @@ def test_scan_with_jets_in_scanned_operands_outputs_and_a_carry_that_gets_them()
         return c + jnp.sum(ys**2)
 
     _check(fn, jnp.linspace(-0.4, 0.5, 4) + 0.05)
+
+
+def test_while_loops_run_as_loops():
+    def fixed(x):  # a fixed trip count
+        c = jax.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, jnp.tanh(c[1])), (0, x))
+        return jnp.sum(c[1] ** 2)
+
+    def traced_bounds(x, n):  # `fori_loop` with a traced bound lowers to `while`
+        h = jax.lax.fori_loop(0, n, lambda i, h: jnp.sin(h + 0.1 * i) * h[0], x)
+        return jnp.sum(h)
+
+    x = jnp.linspace(-0.4, 0.5, 3) + 0.05
+    _check(fixed, x)
+    got = jax.jit(lambda x, n: stde.evaluate(OPS, lambda y: traced_bounds(y, n), x).estimate)
+    want = jnp.stack([_reference(op, lambda y: traced_bounds(y, 4), x) for op in OPS])
+    np.testing.assert_allclose(got(x, 4), want, rtol=1e-9)
+    jaxpr = jax.make_jaxpr(lambda x: stde.estimate(stde.Laplacian(), fixed, x))(x).jaxpr
+    assert "while" in primitives(jaxpr)
 
 
 def test_cond_runs_only_the_taken_branch():

@@ -170,14 +170,15 @@ def test_functions_jet_cannot_propagate():
         stde.estimate(stde.Laplacian(), fn, x, engine=stde.JetEngine())
 
 
-def test_while_loop_is_a_clear_error():
+def test_while_loop_is_a_clear_error_of_the_jet_engine():
+    # The default engine runs while loops (tests/test_engine_rules.py); plain jet cannot.
     def fn(x):
         return jax.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, jnp.tanh(c[1])), (0, x))[
             1
         ].sum()
 
     with pytest.raises(ValueError, match="primitive `while`"):
-        stde.estimate(stde.Laplacian(), fn, _point(2))
+        stde.estimate(stde.Laplacian(), fn, _point(2), engine=stde.JetEngine())
 
 
 def test_erfc_keeps_its_precision_in_float32():

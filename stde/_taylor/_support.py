@@ -14,7 +14,7 @@ _HINTS = {
     "custom_vjp_call": "a custom VJP hides the primal computation from Taylor mode",
     "scan": "the default engine runs loops (`lax.scan`, `lax.fori_loop` with a static trip "
     "count) as loops",
-    "while": "a `lax.while_loop` has no Taylor rule; use a loop with a static trip count",
+    "while": "the default engine runs `lax.while_loop` as a loop",
     "atan": "`jnp.arctan`; the default engine has a rule for it",
 }
 

@@ -17,7 +17,7 @@ but costs O(n d) memory.
 Each primitive has one rule (`rules.py`; users register their own with
 `stde.rules.register_rule`); those without one use their `jax.experimental.jet` rule. Calls
 (`jit`, `custom_jvp` functions such as relu, softplus and silu) are inlined. The values
-are pytrees, so `scan` and `cond` run as themselves, with the jets in their
+are pytrees, so `scan`, `while_loop` and `cond` run as themselves, with the jets in their
 carries and operands: a scan over 32 layers is traced and compiled once, not 32 times, and
 a `cond` evaluates the taken branch only.
 """
@@ -152,6 +152,26 @@ class _Scan(Rule):
         return carry + [_stacked_axis_back(y) for y in ys]
 
 
+class _While(Rule):
+    """A `while_loop` with the jets in its carry. The predicate is a boolean and carries
+    none: the coefficients are those of the iterations that run (as `jax.jvp` has them),
+    exact wherever the trip count does not change with the input, e.g. a fixed one."""
+
+    def __call__(self, interp, prim, params, args):
+        jets = interp.jets
+        cn, bn = params["cond_nconsts"], params["body_nconsts"]
+        cond_consts, body_consts, init = args[:cn], args[cn : cn + bn], args[cn + bn :]
+
+        def cond(carry):
+            return interp.run_closed(params["cond_jaxpr"], [*cond_consts, *carry])[0]
+
+        def body(carry):
+            return interp.run_closed(params["body_jaxpr"], [*body_consts, *carry])
+
+        kinds = _carry_kinds(jets, body, init)
+        return lax.while_loop(cond, lambda c: _as(jets, body(c), kinds), _as(jets, init, kinds))
+
+
 class _Cond(Rule):
     """`cond`/`switch` on an integer index (no jets: its derivative is zero) with the
     jets in the operands: only the taken branch runs."""
@@ -173,6 +193,7 @@ for _name in ("jit", "pjit", "closed_call", "core_call", "remat", "checkpoint"):
 register_rule("custom_jvp_call", _Inline())
 register_rule("custom_vjp_call", _Inline())
 register_rule("scan", _Scan())
+register_rule("while", _While())
 register_rule("cond", _Cond())
 
 
