@@ -16,8 +16,8 @@ for name in $(python3 -c "import zoo; print(' '.join(zoo.pretrained_names()))");
     --dest "$out/pretrained" --no-progress > "$out/logs/pretrained-$name.log" 2>&1 &
 done
 for pde in allen-cahn-twobody poisson-twobody sine-gordon-twobody; do
-  timeout "$budget" python3 scripts/accuracy_table.py --pdes "$pde" --dims 10000 \
-    --runs "$scratch/acc" --out "$out/accuracy-$pde-d10000.md" --no-progress \
+  timeout "$budget" python3 scripts/accuracy_table.py --presets "$pde" --dims 10000 \
+    --pde-seeds 0 --runs "$scratch/acc-$pde-d10000" --no-progress \
     > "$out/logs/accuracy-$pde-d10000.log" 2>&1 &
 done
 # The published 1e6-dimension setup (docs/results.md), with the first layer shared over blocks:

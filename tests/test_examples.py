@@ -143,17 +143,20 @@ def test_supervised_reference_script_runs():
 def test_accuracy_table_script_reuses_finished_runs(tmp_path):
     """`scripts/accuracy_table.py` at tiny settings writes its table; run again, it
     reuses the finished run instead of training it twice."""
-    args = ["--pdes", "poisson-twobody", "--dims", "6", "--steps", "4", "--n-test", "200"]
-    args += ["--runs", str(tmp_path), "--no-progress"]
+    args = ["--presets", "poisson-twobody", "--dims", "20", "--steps", "4", "--n-test", "200"]
+    args += ["--pde-seeds", "0", "1", "--recipes", "protocol", "--runs", str(tmp_path)]
+    args += ["--no-progress"]
     script = ROOT / "scripts" / "accuracy_table.py"
     first = run_python(script, *args)
     assert first.returncode == 0, first.stderr[-3000:]
-    assert "training 4 steps" in first.stdout
+    assert first.stdout.count("training 4 steps") == 2
     table = (tmp_path / "accuracy.md").read_text()
-    assert "| poisson-twobody | 6 | 0 / 0 |" in table and "(4 steps" in table
+    assert "| poisson-twobody | 20 | protocol | 2 |" in table  # the median / worst row
+    assert "| poisson-twobody | 20 | protocol | 1 |" in table  # PDE seed 1's row
+    assert (tmp_path / "error-vs-time.png").stat().st_size > 0
     second = run_python(script, *args)
     assert second.returncode == 0, second.stderr[-3000:]
-    assert "finished, reusing" in second.stdout and "training" not in second.stdout
+    assert "finished, reusing" in second.stdout and "training 4 steps" not in second.stdout
     assert (tmp_path / "accuracy.md").read_text() == table
 
 
