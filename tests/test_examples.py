@@ -140,6 +140,7 @@ def test_supervised_reference_script_runs():
     assert all(0 < r["rel_l2"] for r in rows)
 
 
+@pytest.mark.slow  # two trainings in fresh processes, about 2 minutes on two cores
 def test_accuracy_table_script_reuses_finished_runs(tmp_path):
     """`scripts/accuracy_table.py` at tiny settings writes its table; run again, it
     reuses the finished run instead of training it twice."""
