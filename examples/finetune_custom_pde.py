@@ -47,9 +47,17 @@ if args.base:
     print(f"loaded {args.base} (d={base.pde.dim})", flush=True)
 else:
     print(f"training the base solver, d={args.dim}, {args.steps} steps", flush=True)
-    config = preset.train.replace(steps=args.steps, eval_every=0, n_test=args.n_points)
-    model = preset.model.replace(width=args.width, depth=args.depth)
-    base = zoo.train(preset.name, args.dim, config=config, model=model, plots=False)
+    base = zoo.train(
+        preset.name,
+        args.dim,
+        config=preset.train,  # Adam alone (the "best" recipe adds a natural-gradient phase)
+        steps=args.steps,
+        eval_every=0,
+        n_test=args.n_points,
+        width=args.width,
+        depth=args.depth,
+        plots=False,
+    )
 dim = base.pde.dim
 
 # Your PDE: any stde operator plus a nonlinearity; the forcing comes from the solution.
@@ -68,7 +76,9 @@ print(f"fine-tuning the last layer for {args.finetune_steps} steps", flush=True)
 tuned = zoo.finetune(
     base,
     custom,
-    config=base.config.train.replace(steps=args.finetune_steps, eval_every=0, n_test=args.n_points),
+    steps=args.finetune_steps,
+    eval_every=0,
+    n_test=args.n_points,
     freeze="all-but-last",
 )
 after = zoo.evaluate(tuned, args.n_points)

@@ -35,11 +35,13 @@ planned = stde.estimate(stde.Partial((0, 0, 0, 1)), u, x, estimator=stde.Exact()
 nested = jax.jacfwd(jax.jacfwd(jax.jacfwd(jax.jacfwd(u))))(x)[0, 0, 0, 1]
 print(f"u_xxxy: jets {float(planned):.6f}, nested AD {float(nested):.6f}")
 
-preset = zoo.get_preset("kdv-2d")
 solver = zoo.train(
     "kdv-2d",
-    config=preset.train.replace(steps=args.steps, eval_every=0, n_test=args.n_points),
-    model=preset.model.replace(width=args.width, depth=args.depth),
+    steps=args.steps,
+    eval_every=0,
+    n_test=args.n_points,
+    width=args.width,
+    depth=args.depth,
     progress=False,
 )
 errors = zoo.evaluate(solver, args.n_points)

@@ -28,11 +28,17 @@ try:
 except ValueError as e:
     print(f"{e}\n-> training it for {args.steps} steps instead.")
     preset, dim = args.name.rsplit("-d", 1)
-    config = zoo.get_preset(preset).train.replace(
-        steps=args.steps, eval_every=0, n_test=args.n_points
+    solver = zoo.train(
+        preset,
+        int(dim),
+        config=zoo.get_preset(preset).train,  # the preset's base config, not the "best" recipe
+        steps=args.steps,
+        eval_every=0,
+        n_test=args.n_points,
+        width=args.width,
+        depth=args.depth,
+        progress=False,
     )
-    model = zoo.get_preset(preset).model.replace(width=args.width, depth=args.depth)
-    solver = zoo.train(preset, int(dim), config=config, model=model, progress=False)
 
 # Accuracy on streamed test points, beside the one-scalar fit of the ansatz: in high
 # dimension the solution is nearly K (1 - |x|^2), so that baseline is already small.

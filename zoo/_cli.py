@@ -17,7 +17,7 @@ import typing
 import warnings
 from pathlib import Path
 
-from ._config import ModelConfig, TrainConfig
+from ._config import ModelConfig, TrainConfig, with_cadence
 from ._presets import RECIPES
 
 PROG = "python -m zoo"
@@ -254,10 +254,7 @@ def _print_summary(solver) -> None:
             f"{pde.dim} --recipe protocol`)"
         )
     elif row is not None:
-        print(
-            "  published        -          (a fine-tune is not the published protocol's "
-            "setting)"
-        )
+        print("  published        -          (a fine-tune is not the published protocol's setting)")
     else:
         print("  published        -          (no published figure for this setting)")
 
@@ -300,14 +297,6 @@ def _configs(args):
     return train_given, model_given
 
 
-def _cadence(train_given: dict) -> dict:
-    """With `--steps` and no `--eval-every`, ten evaluations over the run (not the
-    recipe's every 1000 steps, which a short run or a fine-tune never reaches)."""
-    if "steps" in train_given and "eval_every" not in train_given:
-        return {**train_given, "eval_every": max(1, train_given["steps"] // 10)}
-    return train_given
-
-
 def _cmd_train(args, demo: bool) -> int:
     import jax
 
@@ -345,7 +334,7 @@ def _cmd_train(args, demo: bool) -> int:
             dim = DEMO_DIM if dim is None else dim
             train_given = {"steps": DEMO_STEPS, "eval_every": DEMO_EVAL_EVERY, **train_given}
         dim = preset.default_dim if dim is None else dim
-        train_given = _cadence(train_given)
+        train_given = with_cadence(train_given)
         recipe_model, recipe_train = preset.recipe(args.recipe, dim)
         train_cfg = recipe_train.replace(**train_given)
         model_cfg = recipe_model.replace(**model_given)
@@ -404,7 +393,7 @@ def _cmd_finetune(args) -> int:
     from ._solver import load
     from ._trainer import finetune
 
-    train_given = _cadence(_given(args, TrainConfig))
+    train_given = with_cadence(_given(args, TrainConfig))
     if train_given.get("precision") == "float64":
         import jax
 

@@ -6,6 +6,7 @@ the optimiser of the run.
 """
 
 import dataclasses
+import difflib
 import json
 import math
 from typing import Any, Literal
@@ -374,3 +375,34 @@ class RunConfig:
             raise ValueError(f"the run config is missing the field {e}.") from None
         pde = None if pde is None else PDESpec.from_dict(pde)
         return _from_dict(cls, {**data, "pde": pde, "model": model, "train": train}, "run config")
+
+
+def with_cadence(train_changes: dict) -> dict:
+    """`train_changes` with `eval_every` set for ten evaluations over the run when `steps`
+    is changed and `eval_every` is not (not the recipe's every 1000 steps, which a short
+    run or a fine-tune never reaches). The CLI's `--steps` and the API's `steps=` both
+    go through it."""
+    steps = train_changes.get("steps")
+    if "eval_every" in train_changes or isinstance(steps, bool) or not isinstance(steps, int):
+        return train_changes  # A bad `steps` is left for `TrainConfig` to refuse.
+    return {**train_changes, "eval_every": max(1, steps // 10)}
+
+
+def split_overrides(overrides: dict, where: str, *classes) -> list[dict]:
+    """`overrides`, keyword arguments named after fields of the config `classes`, split
+    into one dict of changes per class (no field name is shared between them).
+
+    **Raises:** `ValueError` for a name that is no field of them, naming the closest.
+    """
+    fields = [{f.name for f in dataclasses.fields(c)} for c in classes]
+    known = sorted(set().union(*fields))
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        names = " and ".join(f"`zoo.{c.__name__}`" for c in classes)
+        raise ValueError(
+            f"`{where}` got an unknown argument {unknown[0]!r}.{hint} Besides its own "
+            f"arguments it takes the fields of {names}: {', '.join(known)}."
+        )
+    return [{k: v for k, v in overrides.items() if k in f} for f in fields]

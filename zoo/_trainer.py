@@ -38,7 +38,15 @@ import models
 import pdes
 
 from . import _checkpoint as ckpt, _distributed as dist
-from ._config import FREEZES, ModelConfig, PDESpec, RunConfig, TrainConfig
+from ._config import (
+    FREEZES,
+    ModelConfig,
+    PDESpec,
+    RunConfig,
+    TrainConfig,
+    split_overrides,
+    with_cadence,
+)
 from ._evaluate import point_errors, sample, stream_errors
 from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
 from ._natgrad import NaturalGradientState, woodbury_direction
@@ -760,8 +768,13 @@ def train(
     plots: bool = True,
     until: int | None = None,
     callback: Callable | None = None,
+    **overrides,
 ) -> Solver:
     """Train a solver for a preset (or your own PDE) and return it.
+
+    ```python
+    solver = zoo.train("allen-cahn-twobody", dim=1000, steps=2000, lr=3e-4, out="runs/ac")
+    ```
 
     **Arguments:**
 
@@ -782,15 +795,22 @@ def train(
     - `progress`: show a progress bar; `plots`: write PNG plots at the end.
     - `until`: stop after this many steps (checkpointed; continue with `zoo.resume`).
     - `callback`: called as `callback(step, loss)` after every step.
+    - `**overrides`: fields of `zoo.TrainConfig` (`steps`, `lr`, `batch`, `optimizer`,
+      ...) or `zoo.ModelConfig` (`width`, `depth`, ...), the names of the CLI's flags,
+      applied with `.replace` on top of `config` / `model` (default the recipe's). `steps`
+      without `eval_every` also sets `eval_every = max(1, steps // 10)` (ten evaluations,
+      as the CLI's `--steps`); a two-phase recipe's warm-up keeps its share of `steps`.
 
     **Returns:** a `zoo.Solver`; its `card` holds the final errors beside the trivial fit
     and the published figure (when the run finished).
 
-    **Raises:** `ValueError` for an unknown preset or bad dimension (checked before `out`
-    is created), or if `out` is in use by another run;
+    **Raises:** `ValueError` for an unknown preset, bad dimension, an unknown override
+    (naming the closest field) or one the config refuses (all checked before `out` is
+    created), or if `out` is in use by another run;
     `zoo.NonFiniteLossError` if the loss becomes non-finite; `KeyboardInterrupt` (after
     saving a checkpoint) on Ctrl-C or SIGTERM.
     """
+    train_changes, model_changes = split_overrides(overrides, "zoo.train", TrainConfig, ModelConfig)
     _check_progress_args(progress, plots)
     _check_run_args(until, callback)
     _check_out(out)
@@ -823,10 +843,12 @@ def train(
     else:
         preset = get_preset(problem)
         seed = 0 if pde_seed is None else pde_seed
-        run_config = preset.run_config(
-            dim, pde_seed=seed, train=config, model=model, recipe=recipe
-        )
+        run_config = preset.run_config(dim, pde_seed=seed, train=config, model=model, recipe=recipe)
         pde = run_config.pde.build()
+    run_config = run_config.replace(
+        train=run_config.train.replace(**with_cadence(train_changes)),
+        model=run_config.model.replace(**model_changes),
+    )
     # Everything that can be refused is refused before the run directory is created.
     dist.make_mesh(run_config.train.devices, run_config.train.batch)
     dtype = dtype_of(run_config.train)
@@ -997,6 +1019,7 @@ def finetune(
     plots: bool = True,
     until: int | None = None,
     callback: Callable | None = None,
+    **overrides,
 ) -> Solver:
     """Fine-tune `solver` on `pde` (default: its own PDE), optionally freezing layers.
 
@@ -1016,12 +1039,22 @@ def finetune(
       (`models.zero_last`): the network keeps its features but not its old output, for a
       new PDE whose solution has another amplitude.
     - `pde_seed`: the seed when `pde` is a preset name; default the solver's PDE seed.
+    - `**overrides`: fields of `zoo.TrainConfig` (`steps=500`, `lr=1e-4`, ...) applied
+      on top of `config`, as in `zoo.train` (`steps` without `eval_every` gives ten
+      evaluations); `zoo.ModelConfig` fields are refused (the solver's network is kept).
     - the rest as `zoo.train`.
 
     **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's,
-    or an argument would be ignored (`pde_seed` without a preset name); checked before
-    `out` is created.
+    an argument would be ignored (`pde_seed` without a preset name, a `ModelConfig`
+    field), or an override is unknown or refused by `TrainConfig`; checked before `out`
+    is created.
     """
+    if model_fields := sorted(set(overrides) & set(ModelConfig.__dataclass_fields__)):
+        raise ValueError(
+            f"`zoo.finetune` keeps the solver's network: `zoo.ModelConfig` fields cannot be "
+            f"changed, got {', '.join(model_fields)}."
+        )
+    (train_changes,) = split_overrides(overrides, "zoo.finetune", TrainConfig)
     _check_progress_args(progress, plots)
     _check_run_args(until, callback)
     _check_out(out)
@@ -1055,6 +1088,7 @@ def finetune(
         )
     if config is None:
         config = base.train if base is not None else TrainConfig()
+    config = config.replace(**with_cadence(train_changes))
     try:
         spec = PDESpec.from_pde(pde)
     except ValueError:
