@@ -104,7 +104,9 @@ def plot(runs, path):
     import matplotlib.pyplot as plt
 
     keys = sorted({(s["preset"], s["pde"]["dim"]) for s, _ in runs})
-    fig, axes = plt.subplots(1, len(keys), figsize=(5 * len(keys), 4), squeeze=False)
+    from matplotlib.ticker import NullFormatter
+
+    fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.5), squeeze=False)
     colours = {"protocol": "tab:gray", "best": "tab:blue"}
     for ax, (name, dim) in zip(axes[0], keys):
         for s, records in runs:
@@ -121,8 +123,9 @@ def plot(runs, path):
             yscale="log",
             xlabel="training wall time (s)",
             ylabel="rel-L2 / trivial fit",
-            title=f"{name}, d = {dim} (one line per PDE seed)",
         )
+        ax.set_title(f"{name}, d = {dim}\n(one line per PDE seed)", fontsize=10)
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="both", alpha=0.3)
         ax.legend()
     fig.tight_layout()
