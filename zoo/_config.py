@@ -248,6 +248,24 @@ class TrainConfig:
         return _from_dict(cls, data, "`train` config")
 
 
+def without_bookkeeping(config: TrainConfig) -> TrainConfig:
+    """`config` with the fields that do not change what is trained (seeds, cadences,
+    evaluation, devices, rollbacks) set to fixed values: two configurations that train
+    alike compare equal, and the trainer compiles one step for them."""
+    return config.replace(
+        seed=0,
+        log_every=1,
+        eval_every=0,
+        checkpoint_every=0,
+        n_test=1,
+        eval_batch=None,
+        test_seed=0,
+        devices=None,  # The trainer passes the mesh on its own.
+        rollbacks=0,
+        rollback_factor=0.5,
+    )
+
+
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
     """The field network inside the PDE's hard-constraint ansatz.

@@ -14,7 +14,7 @@ import models
 import pdes
 import stde
 
-from ._config import ModelConfig, PDESpec, RunConfig, TrainConfig
+from ._config import ModelConfig, PDESpec, RunConfig, TrainConfig, without_bookkeeping
 from ._published import PUBLISHED
 
 
@@ -105,18 +105,6 @@ class Preset:
 RECIPES = ("best", "protocol")
 PROTOCOL_MODEL = ModelConfig()
 PROTOCOL_TRAIN = TrainConfig(init="protocol", with_replacement=False)
-# Fields that do not change what is trained (cadences, evaluation, devices, rollbacks).
-_BOOKKEEPING = dict(
-    seed=0,
-    log_every=1,
-    eval_every=1,
-    checkpoint_every=1,
-    n_test=1,
-    eval_batch=None,
-    test_seed=0,
-    devices=None,
-    rollbacks=0,
-)
 
 
 def is_protocol(config: RunConfig) -> bool:
@@ -126,7 +114,7 @@ def is_protocol(config: RunConfig) -> bool:
         return False
     if not any(row["pde"] == config.pde.name for row in PUBLISHED):
         return False
-    same = config.train.replace(**_BOOKKEEPING) == PROTOCOL_TRAIN.replace(**_BOOKKEEPING)
+    same = without_bookkeeping(config.train) == without_bookkeeping(PROTOCOL_TRAIN)
     return same and config.model == PROTOCOL_MODEL
 
 

@@ -46,6 +46,7 @@ from ._config import (
     TrainConfig,
     split_overrides,
     with_cadence,
+    without_bookkeeping,
 )
 from ._evaluate import point_errors, sample, stream_errors
 from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
@@ -207,22 +208,6 @@ def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh):
     return eqx.combine(params, static), opt_state, loss, finite
 
 
-def _step_config(config: TrainConfig) -> TrainConfig:
-    """`config` with the fields that do not enter the step normalised (fewer compiles)."""
-    return config.replace(
-        seed=0,
-        log_every=1,
-        eval_every=0,
-        checkpoint_every=0,
-        n_test=1,
-        eval_batch=None,
-        test_seed=0,
-        devices=None,  # The mesh is passed on its own.
-        rollbacks=0,
-        rollback_factor=0.5,
-    )
-
-
 def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     """The jitted training step `(model, opt_state, pde, data_key, step) -> (model,
     opt_state, loss, finite)`; the loss is evaluated before the update, on the collocation
@@ -240,7 +225,7 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     # One step configuration (and mesh, which checks `batch` against the devices) per
     # phase; the phase is chosen on the host, so each compiles once.
     phases = [
-        (_step_config(c), dist.make_mesh(config.devices, c.batch))
+        (without_bookkeeping(c), dist.make_mesh(config.devices, c.batch))
         for c in (first, then)
         if c is not None
     ]
