@@ -36,7 +36,10 @@ args = parser.parse_args()
 
 
 def fit(preset, pde_seed):
-    cfg = preset.run_config(args.dim, pde_seed=pde_seed)
+    # The protocol's Adam schedule where the preset has one (a regression needs no
+    # second-order phase), else the preset's recipe.
+    recipe = "protocol" if preset.has_protocol else "best"
+    cfg = preset.run_config(args.dim, pde_seed=pde_seed, recipe=recipe)
     model_cfg = cfg.model if args.width is None else cfg.model.replace(width=args.width)
     train = cfg.train.replace(
         steps=args.steps or cfg.train.steps, n_test=args.n_test or cfg.train.n_test

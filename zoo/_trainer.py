@@ -203,8 +203,10 @@ def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh):
         # optax.apply_updates keeps each parameter's dtype (the schedule may be float64).
         params = optax.apply_updates(params, updates)
     params, opt_state = dist.replicate_constraint((params, opt_state), mesh)
-    # A finite loss with a non-finite gradient would poison the parameters silently.
-    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(params)]))
+    # A finite loss with a non-finite gradient would poison the parameters silently, and
+    # an overflow in the optimiser's state (Adam's second moment) every later step.
+    state = eqx.filter((params, opt_state), eqx.is_inexact_array)
+    finite = jnp.all(jnp.stack([jnp.all(jnp.isfinite(p)) for p in jax.tree.leaves(state)]))
     return eqx.combine(params, static), opt_state, loss, finite
 
 
@@ -594,7 +596,7 @@ def _steps(run, signals, stop, total, cfg, data_key, step_fn, bar, callback, sta
             what = (
                 f"the loss is {loss}"
                 if not math.isfinite(loss)
-                else ("the parameters became non-finite")
+                else ("the parameters or the optimiser state became non-finite")
             )
             if run.config.train.rollbacks > 0:
                 _rollback(run, s, what)
