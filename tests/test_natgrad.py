@@ -244,3 +244,36 @@ def test_a_new_total_keeps_the_warm_ups_share():
     assert explicit.warmup.steps == 10
     with pytest.raises(ValueError, match="below `steps`"):
         cfg.replace(warmup=zoo.TrainConfig(steps=4000))
+
+
+@pytest.mark.slow  # a fresh process with two forced host devices (~30 s)
+def test_natural_gradient_data_parallel_matches_one_device():
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = """
+import json, zoo
+out = {}
+for n in (1, 2):
+    losses = []
+    cfg = zoo.TrainConfig(steps=5, batch=8, n_test=64, devices=n, eval_every=0,
+                          optimizer="natural-gradient", lr=0.5, estimator="exact")
+    zoo.train("allen-cahn-twobody", 8, config=cfg, model=zoo.ModelConfig(width=16),
+              progress=False, plots=False, callback=lambda s, l: losses.append(l))
+    out[n] = losses
+print("RESULT " + json.dumps(out))
+"""
+    env = {
+        **os.environ,
+        "XLA_FLAGS": "--xla_force_host_platform_device_count=2",
+        "JAX_PLATFORMS": "cpu",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=600
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("RESULT "))
+    result = json.loads(line[len("RESULT ") :])
+    np.testing.assert_allclose(result["2"], result["1"], rtol=1e-4)
