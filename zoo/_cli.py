@@ -282,7 +282,9 @@ def _cmd_list(args) -> int:
     for n in names():
         p = get_preset(n)
         dim = f"d={p.default_dim}" + (" (fixed)" if p.fixed_dim else "")
-        print(f"  {n:28s} {dim:12s} {estimator_label(p.train):22s} {p.description}")
+        train = p.recipe("best")[1]  # The default recipe at the default dimension.
+        how = f"{train.optimizer}, {estimator_label(train)}"
+        print(f"  {n:28s} {dim:12s} {how:40s} {p.description}")
     print("\nPretrained (zoo.load(NAME), python -m zoo eval NAME):")
     for n in pretrained_names():
         entry = get_pretrained(n)
