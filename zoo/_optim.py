@@ -19,14 +19,21 @@ _TRAINS = {
 }
 
 
+def phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
+    """(warm-up, main) configurations of a run, or (config, None) without a warm-up. The
+    main phase's `steps` are those left after the warm-up, over which its schedule runs."""
+    if config.warmup is None:
+        return config, None
+    return config.warmup, config.replace(warmup=None, steps=config.steps - config.warmup.steps)
+
+
 def schedule(config: TrainConfig) -> optax.Schedule:
-    """The learning-rate schedule of the main phase: linear decay `lr -> 0` over its
-    steps after the warm-up (published: all `steps`), cosine, or constant."""
-    steps = config.steps - (config.warmup.steps if config.warmup is not None else 0)
+    """The learning-rate schedule of a one-phase configuration (`phases`): linear decay
+    `lr -> 0` over `steps` (published), cosine, or constant."""
     if config.schedule == "linear":
-        return optax.linear_schedule(config.lr, 0.0, steps)
+        return optax.linear_schedule(config.lr, 0.0, config.steps)
     if config.schedule == "cosine":
-        return optax.cosine_decay_schedule(config.lr, steps)
+        return optax.cosine_decay_schedule(config.lr, config.steps)
     return optax.constant_schedule(config.lr)
 
 
@@ -66,11 +73,9 @@ def make_optimizer(config: TrainConfig, model=None, freeze: str = "none"):
     With `freeze` other than `"none"`, the frozen layers' updates are set to zero
     (through `optax.multi_transform` and `models.freeze_labels`, or, for the natural
     gradient, by the trainer)."""
-    if config.warmup is not None:
-        main = config.replace(warmup=None, steps=config.steps - config.warmup.steps)
-        return Phases(
-            make_optimizer(config.warmup, model, freeze), make_optimizer(main, model, freeze)
-        )
+    first, then = phases(config)
+    if then is not None:
+        return Phases(make_optimizer(first, model, freeze), make_optimizer(then, model, freeze))
     if config.optimizer == "natural-gradient":
         if freeze != "none":
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.

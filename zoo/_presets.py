@@ -42,7 +42,7 @@ class Preset:
     @property
     def has_protocol(self) -> bool:
         """Whether the published protocol applies (the PDE is in the published tables)."""
-        return any(row["pde"] == self.name for row in PUBLISHED)
+        return _published_pde(self.name)
 
     def recipe(self, name: str, dim: int | None = None) -> tuple[ModelConfig, TrainConfig]:
         """The `(ModelConfig, TrainConfig)` of recipe `name` at dimension `dim`.
@@ -102,6 +102,10 @@ class Preset:
         )
 
 
+def _published_pde(name: str) -> bool:
+    return any(row["pde"] == name for row in PUBLISHED)
+
+
 RECIPES = ("best", "protocol")
 PROTOCOL_MODEL = ModelConfig()
 PROTOCOL_TRAIN = TrainConfig(init="protocol", with_replacement=False)
@@ -112,7 +116,7 @@ def is_protocol(config: RunConfig) -> bool:
     sampling, estimator and schedule), so the published figure is comparable."""
     if config.pde is None or config.init_from is not None or config.freeze != "none":
         return False
-    if not any(row["pde"] == config.pde.name for row in PUBLISHED):
+    if not _published_pde(config.pde.name):
         return False
     same = without_bookkeeping(config.train) == without_bookkeeping(PROTOCOL_TRAIN)
     return same and config.model == PROTOCOL_MODEL

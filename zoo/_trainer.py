@@ -51,7 +51,7 @@ from ._config import (
 from ._evaluate import point_errors, sample, stream_errors
 from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
 from ._natgrad import NaturalGradientState, woodbury_direction
-from ._optim import make_optimizer, params_of, schedule, trainable_labels
+from ._optim import make_optimizer, params_of, phases, schedule, trainable_labels
 from ._presets import (
     Preset,
     build_model,
@@ -104,28 +104,34 @@ def fit_output_bias(model, pde, config: TrainConfig, key, dtype=jnp.float32, ite
     return eqx.tree_at(models.output_bias, model, bias)
 
 
+def _collocation(pde, key, config: TrainConfig, dtype, mesh):
+    """The step's collocation points and two independent sets of estimator keys, each
+    drawn whole and then sharded: the same stream on any number of devices."""
+    kx, k1, k2 = jax.random.split(key, 3)
+    x = dist.shard_batch(sample(pde, kx, config.batch, dtype), mesh)
+    keys = [dist.shard_batch(jax.random.split(k, config.batch), mesh) for k in (k1, k2)]
+    return x, *keys
+
+
+def _unbiased(config: TrainConfig) -> bool:
+    # E[r1 r2] = (E r)^2 for independent estimates, whereas E[r^2] adds the estimator's
+    # variance. With `Exact()` both estimates coincide: one pass.
+    return config.loss == "unbiased" and config.estimator != "exact"
+
+
 def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     model = eqx.combine(params, static)
     estimator = make_estimator(config)
-    batch = config.batch
+    x, keys1, keys2 = _collocation(pde, key, config, dtype, mesh)
 
-    def residuals(x, key):
-        # The full set of keys, then sharded: the same stream on any number of devices.
-        keys = dist.shard_batch(jax.random.split(key, batch), mesh)
+    def residuals(keys):
         r = jax.vmap(lambda y, k: pde.residual(model, y, estimator=estimator, key=k))(x, keys)
         # (batch,) or (batch, m) for vector residuals (gradient-enhanced KdV).
-        return r.reshape(batch, -1)
+        return r.reshape(config.batch, -1)
 
-    kx, k1, k2 = jax.random.split(key, 3)
-    x = dist.shard_batch(sample(pde, kx, batch, dtype), mesh)
-    r1 = residuals(x, k1)
-    if config.loss == "unbiased" and config.estimator != "exact":
-        # E[r1 r2] = (E r)^2 for independent estimates, whereas E[r^2] adds the
-        # estimator's variance. With `Exact()` both estimates coincide: one pass.
-        prod = r1 * residuals(x, k2)
-    else:
-        prod = r1**2
-    return jnp.mean(jnp.sum(prod, axis=-1))
+    r1 = residuals(keys1)
+    r2 = residuals(keys2) if _unbiased(config) else r1
+    return jnp.mean(jnp.sum(r1 * r2, axis=-1))
 
 
 def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze, dtype, mesh):
@@ -134,11 +140,7 @@ def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze
     loss the Jacobian comes from a second, independent estimate, so the step does not
     fit the estimator's noise in `r` with the same directions' derivatives."""
     estimator = make_estimator(config)
-    kx, k1, k2 = jax.random.split(key, 3)
-    x = dist.shard_batch(sample(pde, kx, config.batch, dtype), mesh)
-
-    def keys(k):
-        return dist.shard_batch(jax.random.split(k, config.batch), mesh)
+    x, keys1, keys2 = _collocation(pde, key, config, dtype, mesh)
 
     def point(y, k):
         def residual(p):
@@ -148,12 +150,11 @@ def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze
         (jac,) = jax.vmap(vjp)(jnp.eye(r.shape[0], dtype=r.dtype))
         return r, jac
 
-    r1, jac = jax.vmap(point)(x, keys(k1))
-    if config.loss == "unbiased" and config.estimator != "exact":
-        r2, jac = jax.vmap(point)(x, keys(k2))
-        loss = jnp.mean(jnp.sum(r1 * r2, axis=-1))
-    else:
-        loss = jnp.mean(jnp.sum(r1**2, axis=-1))
+    r1, jac = jax.vmap(point)(x, keys1)
+    r2 = r1
+    if _unbiased(config):
+        r2, jac = jax.vmap(point)(x, keys2)
+    loss = jnp.mean(jnp.sum(r1 * r2, axis=-1))
     n = r1.size
     jac = jax.tree.map(lambda j: j.reshape(n, *j.shape[2:]), jac)
     if freeze != "none":  # Frozen leaves: no Jacobian columns, so no update.
@@ -165,14 +166,6 @@ def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze
     lr = schedule(config)(opt_state.count)
     params = jax.tree.map(lambda p, v: p - (lr * v).astype(p.dtype), params, direction)
     return loss, params, NaturalGradientState(direction, opt_state.count + 1)
-
-
-def _phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
-    """(warm-up, main) step configurations; (config, None) without a warm-up. The main
-    phase's `steps` are those left after the warm-up, over which its schedule runs."""
-    if config.warmup is None:
-        return config, None
-    return config.warmup, config.replace(warmup=None, steps=config.steps - config.warmup.steps)
 
 
 @eqx.filter_jit
@@ -223,35 +216,32 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     divide by their number.
     """
     dtype = dtype_of(config)
-    first, then = _phases(config)
+    first, then = phases(config)
     # One step configuration (and mesh, which checks `batch` against the devices) per
     # phase; the phase is chosen on the host, so each compiles once.
-    phases = [
+    steps = [
         (without_bookkeeping(c), dist.make_mesh(config.devices, c.batch))
         for c in (first, then)
         if c is not None
     ]
 
     def step(model, opt_state, pde, data_key, index):
+        phase = 0 if then is None else int(index >= first.steps)
+        step_config, mesh = steps[phase]
         # Several processes: every input must be a global array (replicated here);
         # `replicate` is a no-op on arrays that already are.
-        mesh = phases[0][1]
         if jax.process_count() > 1:
             model, opt_state, pde, data_key = dist.replicate(
                 (model, opt_state, pde, data_key), mesh
             )
             index = np.int32(index)
-        if then is None:
-            step_config, mesh = phases[0]
-            args = (step_config, freeze, dtype, mesh)
-            return _step(model, opt_state, pde, data_key, index, *args)
-        phase = int(index >= first.steps)
-        step_config, mesh = phases[phase]
-        model, state, loss, finite = _step(
-            model, opt_state[phase], pde, data_key, index, step_config, freeze, dtype, mesh
-        )
-        both = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
-        return model, both, loss, finite
+        # Two phases: each updates its own half of the state.
+        state = opt_state if then is None else opt_state[phase]
+        args = (step_config, freeze, dtype, mesh)
+        model, state, loss, finite = _step(model, state, pde, data_key, index, *args)
+        if then is not None:
+            state = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
+        return model, state, loss, finite
 
     return step
 
