@@ -9,6 +9,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# The command-line flags of a tiny run (d = 4, an 8-unit, 2-layer network, 8 points and
+# 2 estimator samples per step); each test adds its own cadences.
+TINY_RUN_FLAGS = ["--dim", "4", "--batch", "8", "--num-samples", "2", "--width", "8"]
+TINY_RUN_FLAGS += ["--depth", "2"]
+
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):
     """Whether two pytrees have the same structure and numerically close leaves."""

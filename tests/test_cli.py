@@ -8,22 +8,13 @@ import sys
 import time
 
 import pytest
-from helpers import ROOT, run_python
+from helpers import ROOT, TINY_RUN_FLAGS, run_python
 
 import zoo
 from zoo import _cli as cli
 
 TINY = [
-    "--dim",
-    "4",
-    "--batch",
-    "8",
-    "--num-samples",
-    "2",
-    "--width",
-    "8",
-    "--depth",
-    "2",
+    *TINY_RUN_FLAGS,
     "--n-test",
     "32",
     "--log-every",

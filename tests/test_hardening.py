@@ -8,25 +8,16 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from helpers import run_python
+from helpers import TINY_RUN_FLAGS, run_python
 
 import models
 import zoo
 
 TINY = [
     "allen-cahn-twobody",
-    "--dim",
-    "4",
+    *TINY_RUN_FLAGS,
     "--steps",
     "6",
-    "--batch",
-    "8",
-    "--num-samples",
-    "2",
-    "--width",
-    "8",
-    "--depth",
-    "2",
     "--log-every",
     "2",
     "--eval-every",

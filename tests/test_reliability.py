@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from helpers import ROOT
+from helpers import ROOT, TINY_RUN_FLAGS
 
 import models
 import pdes
@@ -41,16 +41,7 @@ CONFIG = zoo.TrainConfig(
 )
 TINY = [
     PRESET,
-    "--dim",
-    "4",
-    "--batch",
-    "8",
-    "--num-samples",
-    "2",
-    "--width",
-    "8",
-    "--depth",
-    "2",
+    *TINY_RUN_FLAGS,
     "--n-test",
     "32",
     "--log-every",
