@@ -20,3 +20,11 @@ def getkey():
         return sub
 
     return _getkey
+
+
+@pytest.fixture(scope="module")
+def shipped_solver():
+    """The shipped `poisson-twobody-d100` solver (the summary and plot tests' subject)."""
+    import zoo
+
+    return zoo.load("poisson-twobody-d100")

@@ -1,55 +1,38 @@
 """The CLI run summary: error / trivial fit always, the published figure only where the
 card holds one (a run in the published protocol's setting), the trivial fit's formula."""
 
-import pytest
+from helpers import summary_card
 
 import zoo
 from zoo import _cli
 
 
-@pytest.fixture(scope="module")
-def solver():
-    return zoo.load("poisson-twobody-d100")
-
-
-def _card(published):
-    return {
-        "steps": 1000,
-        "rel_l2": 2e-3,
-        "rel_l2_min": 2e-3,
-        "trivial_rel_l2": 4e-2,
-        "rel_l2_over_trivial": 0.05,
-        "n_points": 2000,
-        "published_rel_l2": published,
-    }
-
-
-def _summary(solver, card, capsys, config=None) -> str:
-    config = config or solver.config
-    _cli._print_summary(zoo.Solver(solver.model, solver.pde, config, card))
+def _summary(shipped_solver, card, capsys, config=None) -> str:
+    config = config or shipped_solver.config
+    _cli._print_summary(zoo.Solver(shipped_solver.model, shipped_solver.pde, config, card))
     return capsys.readouterr().out
 
 
-def test_summary_off_protocol_labels_the_published_figure(solver, capsys):
+def test_summary_off_protocol_labels_the_published_figure(shipped_solver, capsys):
     # Another recipe on a published PDE: the protocol's figure is shown as the bar, with
     # how to reproduce it, never as this run's reproduction.
-    out = _summary(solver, _card(None), capsys)
+    out = _summary(shipped_solver, summary_card(None), capsys)
     assert "error / trivial  0.05 " in out
     assert "3.50e-03   (the protocol's figure, another random instance" in out
     assert "--recipe protocol" in out
     assert "best fit K (1 - |x|^2), one scalar K" in out
     # A fine-tune: no published figure at all.
-    tuned = solver.config.replace(init_from="poisson-twobody-d100")
-    out = _summary(solver, _card(None), capsys, tuned)
+    tuned = shipped_solver.config.replace(init_from="poisson-twobody-d100")
+    out = _summary(shipped_solver, summary_card(None), capsys, tuned)
     assert "3.50e-03" not in out
     assert "not the published protocol's setting" in out
 
 
-def test_summary_in_protocol_prints_the_published_figure(solver, capsys):
-    out = _summary(solver, _card(3.5e-3), capsys)
+def test_summary_in_protocol_prints_the_published_figure(shipped_solver, capsys):
+    out = _summary(shipped_solver, summary_card(3.5e-3), capsys)
     assert "published        3.50e-03" in out
     assert "error / trivial  0.05 " in out
     # An older card without the ratio: computed from the two errors.
-    card = _card(None)
+    card = summary_card(None)
     del card["rel_l2_over_trivial"]
-    assert "error / trivial  0.05 " in _summary(solver, card, capsys)
+    assert "error / trivial  0.05 " in _summary(shipped_solver, card, capsys)

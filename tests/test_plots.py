@@ -2,29 +2,12 @@
 the card holds one, a fine-tune named as such, the legend clear of the lines, and the
 trivial fit described by the one formula of `trivial_fit_formula`."""
 
-import pytest
+from helpers import summary_card
 
 import pdes
 import zoo
 from pdes._trivial import trivial_fit_formula
 from zoo import _plots
-
-
-@pytest.fixture(scope="module")
-def solver():
-    return zoo.load("poisson-twobody-d100")
-
-
-def _card(published):
-    return {
-        "steps": 1000,
-        "rel_l2": 2e-3,
-        "rel_l2_min": 2e-3,
-        "trivial_rel_l2": 4e-2,
-        "rel_l2_over_trivial": 0.05,
-        "n_points": 2000,
-        "published_rel_l2": published,
-    }
 
 
 def test_trivial_fit_formula_is_base_plus_k_factor():
@@ -52,7 +35,7 @@ def _curves(tmp_path, records, card, title="t"):
 
 def test_error_plot_legend_is_clear_of_the_axes(tmp_path):
     records = [{"step": s, "loss": 1.0 / s, "rel_l2": 1e-2 / s} for s in range(1, 6)]
-    fig, ax = _curves(tmp_path, records, _card(3.5e-3))
+    fig, ax = _curves(tmp_path, records, summary_card(3.5e-3))
     legend = ax.get_legend().get_window_extent()
     box = ax.get_window_extent()
     assert legend.y1 <= box.y0  # below the plotting area: it covers no line
@@ -60,7 +43,7 @@ def test_error_plot_legend_is_clear_of_the_axes(tmp_path):
     assert "trivial fit K (1 - |x|^2)" in labels and "published (min over evals)" in labels
     assert "0.05 x trivial fit" in ax.get_title()
     # Off the protocol the card holds no published figure, and the plot draws none.
-    fig, ax = _curves(tmp_path, records, _card(None))
+    fig, ax = _curves(tmp_path, records, summary_card(None))
     assert not any("published" in t.get_text() for t in ax.get_legend().get_texts())
 
 
@@ -68,14 +51,14 @@ def test_one_evaluation_is_said_on_the_plot(tmp_path):
     records = [{"step": s, "loss": 1.0} for s in (100, 200)] + [
         {"step": 300, "loss": 1.0, "rel_l2": 2e-2}
     ]
-    fig, ax = _curves(tmp_path, records, _card(None))
+    fig, ax = _curves(tmp_path, records, summary_card(None))
     assert any("one evaluation" in t.get_text() for t in ax.texts)
     assert ax.get_xlim()[0] < 0 < 300 < ax.get_xlim()[1]
 
 
-def test_fine_tune_title(solver):
-    config = solver.config.replace(init_from="poisson-twobody-d100", freeze="all-but-last")
-    title = _plots.run_title(zoo.Solver(solver.model, solver.pde, config, {}))
+def test_fine_tune_title(shipped_solver):
+    config = shipped_solver.config.replace(init_from="poisson-twobody-d100", freeze="all-but-last")
+    title = _plots.run_title(zoo.Solver(shipped_solver.model, shipped_solver.pde, config, {}))
     assert title.startswith("fine-tune: poisson-twobody d=100")
     assert "from poisson-twobody-d100, frozen: all-but-last" in title
-    assert _plots.run_title(solver) == "poisson-twobody d=100"
+    assert _plots.run_title(shipped_solver) == "poisson-twobody d=100"
