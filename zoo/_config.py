@@ -33,6 +33,15 @@ def _positive_int(obj, name: str, minimum: int = 1) -> None:
         )
 
 
+def _number(obj, name: str, ok, expected: str) -> None:
+    """Check a real-valued field with `ok` (NaN fails every comparison) and store it as a
+    float."""
+    value = getattr(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+        raise ValueError(f"`{type(obj).__name__}.{name}` must be {expected}, got {value!r}.")
+    object.__setattr__(obj, name, float(value))
+
+
 def _choice(obj, name: str, choices) -> None:
     value = getattr(obj, name)
     if value not in choices:
@@ -166,20 +175,10 @@ class TrainConfig:
             _positive_int(self, name, minimum=0)
         if self.eval_batch is not None:
             _positive_int(self, "eval_batch")
-        if (
-            isinstance(self.lr, bool)
-            or not isinstance(self.lr, int | float)
-            or not math.isfinite(self.lr)
-            or self.lr <= 0
-        ):
-            raise ValueError(f"`TrainConfig.lr` must be a positive finite number, got {self.lr!r}.")
-        object.__setattr__(self, "lr", float(self.lr))
-        f = self.rollback_factor
-        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f < 1:
-            raise ValueError(
-                f"`TrainConfig.rollback_factor` must be a number in (0, 1), got {f!r}."
-            )
-        object.__setattr__(self, "rollback_factor", float(f))
+        _number(self, "lr", lambda v: 0 < v < math.inf, "a positive finite number")
+        _number(self, "rollback_factor", lambda v: 0 < v < 1, "a number in (0, 1)")
+        _number(self, "damping", lambda v: 0 <= v < math.inf, "a number in [0, inf)")
+        _number(self, "momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
         if isinstance(self.warmup, dict):  # From JSON.
             object.__setattr__(self, "warmup", TrainConfig.from_dict(self.warmup))
         if self.warmup is not None:
@@ -195,13 +194,6 @@ class TrainConfig:
                     f"`TrainConfig.warmup.steps` ({self.warmup.steps}) must be below `steps` "
                     f"({self.steps}), which counts both phases."
                 )
-        for name, upper in (("damping", math.inf), ("momentum", 1.0)):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 <= v < upper:
-                raise ValueError(
-                    f"`TrainConfig.{name}` must be a number in [0, {upper}), got {v!r}."
-                )
-            object.__setattr__(self, name, float(v))
         if not isinstance(self.with_replacement, bool):
             raise ValueError(
                 f"`TrainConfig.with_replacement` must be a bool, got {self.with_replacement!r}."
