@@ -1,12 +1,6 @@
 """models: field networks, hard-constraint ansatzes and STDE operator layers (Equinox)."""
 
-from ._ansatz import (
-    BallAnsatz as BallAnsatz,
-    ClampedBallAnsatz as ClampedBallAnsatz,
-    InitialValueAnsatz as InitialValueAnsatz,
-    PeriodicAnsatz as PeriodicAnsatz,
-    TerminalValueAnsatz as TerminalValueAnsatz,
-)
+from ._ansatz import Constrained as Constrained
 from ._base import AbstractEmbedding as AbstractEmbedding, AbstractField as AbstractField
 from ._embeddings import (
     Embedded as Embedded,

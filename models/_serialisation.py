@@ -7,6 +7,7 @@ each serialised leaf), `dtype`, `jax_version`, `equinox_version`, `payload_bytes
 `payload_sha256` and the caller's `metadata`. The zoo's checkpoints use the same format.
 """
 
+import dataclasses
 import hashlib
 import io
 import json
@@ -21,13 +22,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from ._ansatz import (
-    BallAnsatz,
-    ClampedBallAnsatz,
-    InitialValueAnsatz,
-    PeriodicAnsatz,
-    TerminalValueAnsatz,
-)
+import stde
+
+from ._ansatz import Constrained
 from ._base import AbstractEmbedding, AbstractField
 from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding
 from ._mlp import MLP, ResidualMLP, SharedMLP
@@ -52,12 +49,36 @@ _REGISTRY = {
         FourierFeatures,
         PeriodicEmbedding,
         Embedded,
-        BallAnsatz,
-        ClampedBallAnsatz,
-        InitialValueAnsatz,
-        TerminalValueAnsatz,
-        PeriodicAnsatz,
+        Constrained,
     )
+}
+# The ansatz kinds a `Constrained` may hold, written as {"__ansatz__": {"class": ...,
+# "hyperparameters": ...}}: a key of their own, because before the kinds moved to `stde`
+# the wrappers bore these names (see `_LEGACY`).
+_ANSATZES = {
+    cls.__name__: cls
+    for cls in (
+        stde.BallAnsatz,
+        stde.InitialValueAnsatz,
+        stde.EvolvedInitialValueAnsatz,
+        stde.TerminalValueAnsatz,
+        stde.NoAnsatz,
+    )
+}
+# Files written before the ansatz kinds moved to `stde` name one wrapper class per kind.
+# Those with JSON hyperparameters (the others have `spec: null` and load with `like`) are
+# rebuilt as today's equivalent, whose leaves are the same: the weights load unchanged.
+_LEGACY = {
+    "BallAnsatz": lambda net, radius: Constrained(net, stde.BallAnsatz(radius)),
+    "ClampedBallAnsatz": lambda net, radius: Constrained(net, stde.BallAnsatz(radius, power=2)),
+    "PeriodicAnsatz": lambda net, in_size, coords, period, num_frequencies: Embedded(
+        PeriodicEmbedding(in_size, coords, period, num_frequencies), net
+    ),
+}
+_LEGACY_CLASS = {
+    "BallAnsatz": "Constrained",
+    "ClampedBallAnsatz": "Constrained",
+    "PeriodicAnsatz": "Embedded",
 }
 _NEEDS_KEY = {MLP, SharedMLP, ResidualMLP, FourierFeatures}
 
@@ -74,6 +95,15 @@ def _encode(value, name: str = "model") -> Any:
             raise _NotSerialisable(f"`{cls.__name__}` is not a `models` class")
         hyper = {k: _encode(v, f"{cls.__name__}.{k}") for k, v in value.hyperparameters().items()}
         return {"__module__": {"class": cls.__name__, "hyperparameters": hyper}}
+    if isinstance(value, stde.AbstractAnsatz):
+        cls = type(value)
+        if _ANSATZES.get(cls.__name__) is not cls:
+            raise _NotSerialisable(f"`{cls.__name__}` is not a `stde` ansatz")
+        hyper = {
+            f.name: _encode(getattr(value, f.name), f"{cls.__name__}.{f.name}")
+            for f in dataclasses.fields(value)
+        }
+        return {"__ansatz__": {"class": cls.__name__, "hyperparameters": hyper}}
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, tuple | list):
@@ -82,10 +112,16 @@ def _encode(value, name: str = "model") -> Any:
 
 
 def _decode(value) -> Any:
+    if isinstance(value, dict) and "__ansatz__" in value:
+        spec = value["__ansatz__"]
+        kwargs = {k: _decode(v) for k, v in spec["hyperparameters"].items()}
+        return _ANSATZES[spec["class"]](**kwargs)
     if isinstance(value, dict):
         spec = value["__module__"]
-        cls = _REGISTRY[spec["class"]]
         kwargs = {k: _decode(v) for k, v in spec["hyperparameters"].items()}
+        if spec["class"] in _LEGACY:
+            return _LEGACY[spec["class"]](**kwargs)
+        cls = _REGISTRY[spec["class"]]
         if cls in _NEEDS_KEY:
             # Any key: the parameters are overwritten by the file's leaves.
             kwargs["key"] = jax.random.PRNGKey(0)
@@ -135,8 +171,8 @@ def save(path: str | os.PathLike, model: Any, *, metadata: dict | None = None) -
     """Save `model` (a `models` field, or any pytree) with a JSON header, atomically.
 
     Models built only from `models` classes with JSON hyperparameters are rebuilt by
-    `models.load(path)` alone. Models holding callables (the `g` of
-    `InitialValueAnsatz`/`TerminalValueAnsatz`, a callable activation) or user classes
+    `models.load(path)` alone. Models holding callables (the `condition` of an initial- or
+    terminal-value ansatz, a callable activation) or user classes
     are saved too, and are loaded with `models.load(path, like=skeleton)`.
 
     **Arguments:**
@@ -419,7 +455,9 @@ def load(path: str | os.PathLike, *, like: Any = None) -> Any:
             like = eqx.filter_eval_shape(lambda: _decode({"__module__": spec}))
         except Exception as e:
             raise ValueError(f"{where}: cannot rebuild the model from its header: {e}") from None
-    elif spec is not None and type(like).__name__ != spec.get("class"):
+    elif spec is not None and type(like).__name__ != _LEGACY_CLASS.get(
+        spec.get("class"), spec.get("class")
+    ):
         raise ValueError(
             f"{where} holds a `{spec.get('class')}`, but `like` is a `{type(like).__name__}`."
         )

@@ -1,7 +1,7 @@
 """pdes: the PDE catalogue: residuals, domains and samplers, exact and reference solutions."""
 
 from ._ball import BallPDE as BallPDE
-from ._base import AbstractPDE as AbstractPDE, Ansatz as Ansatz
+from ._base import AbstractPDE as AbstractPDE
 from ._custom import CustomPDE as CustomPDE
 from ._hjb import (
     HJBLQG as HJBLQG,

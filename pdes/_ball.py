@@ -11,12 +11,10 @@ import stde
 
 from ._base import (
     AbstractPDE,
-    Ansatz,
     check_count,
     check_key,
     check_point,
     check_seed,
-    exact_method,
 )
 from ._custom_types import Key, Point, Scalar
 from ._fields import threebody_terms, twobody_terms, weighted_sums
@@ -66,6 +64,8 @@ class BallPDE(AbstractPDE):
     sampling: str = eqx.field(static=True)
     coefficients: Float[Array, " m"]
     time_dependent = False
+    has_exact_solution = True
+    rebuildable = True
 
     def __init__(
         self,
@@ -110,9 +110,9 @@ class BallPDE(AbstractPDE):
         return {"sampling": self.sampling}
 
     @property
-    def ansatz(self) -> Ansatz:
-        kind = "clamped-ball" if self.equation == "biharmonic" else "ball"
-        return Ansatz(kind, self.dim, radius=self.radius)
+    def ansatz(self) -> stde.BallAnsatz:
+        # The clamped plate (biharmonic) needs u = 0 and du/dn = 0 on the sphere.
+        return stde.BallAnsatz(self.radius, power=2 if self.equation == "biharmonic" else 1)
 
     def _b(self, x):
         return 1 - jnp.sum(x**2) / self.radius**2
@@ -128,10 +128,6 @@ class BallPDE(AbstractPDE):
     def _solution(self, x):
         power = 2 if self.equation == "biharmonic" else 1
         return self.scale * self._b(x) ** power * self._stats(x, 0)["s"]
-
-    def exact_solution(self, x: Point) -> Scalar:
-        """$u^*(x)$ at one point `x` of shape `(dim,)`."""
-        return exact_method(self, x)
 
     def forcing(self, x: Point) -> Scalar:
         """$f(x) = L u^*(x)$, analytic."""

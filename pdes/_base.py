@@ -1,8 +1,7 @@
-"""The abstract PDE, the hard-constraint ansatz description, and shared validation."""
+"""The abstract PDE (the contract every PDE keeps) and shared validation."""
 
 import abc
 import math
-from collections.abc import Callable
 from typing import ClassVar
 
 import equinox as eqx
@@ -11,17 +10,9 @@ import jax.numpy as jnp
 from equinox import AbstractClassVar, AbstractVar
 from jaxtyping import Array, Float
 
-from ._custom_types import Key, Point, Points, Scalar, ScalarField
+import stde
 
-ANSATZ_KINDS = (
-    "ball",
-    "clamped-ball",
-    "initial-value",
-    "evolved-initial-value",
-    "terminal-value",
-    "periodic-initial-value",
-    "none",
-)
+from ._custom_types import Key, Point, Points, Scalar, ScalarField
 
 
 def check_point(x, size: int, name: str = "x", where: str = "") -> Array:
@@ -84,85 +75,29 @@ def check_key(key, name: str = "key", where: str = "") -> None:
         )
 
 
-class Ansatz(eqx.Module):
-    """Which hard-constraint ansatz fits a PDE, and the data it needs.
-
-    With $N$ the network, $x$ the spatial and $t$ the time coordinate:
-
-    - `"ball"`: $u = (1 - |x|^2/R^2) N$ (Dirichlet zero on the sphere of radius `radius`);
-    - `"clamped-ball"`: $u = (1 - |x|^2/R^2)^2 N$ (also $\\partial_n u = 0$);
-    - `"initial-value"`: $u = g(x) + t N$ with `condition` $= g$;
-    - `"evolved-initial-value"`: $u = h(x, t) + t N$ with `condition` $= h$, a function of
-      the whole input with $h(\\cdot, 0) = g$ (e.g. $g$ carried by the heat flow, smooth for
-      $t > 0$ where $g$ has kinks);
-    - `"terminal-value"`: $u = g(x) + (T - t) N$, $T$ = `final_time`;
-    - `"periodic-initial-value"`: as `"initial-value"`, and $N$ should see $x$ only through
-      $(\\cos(2\\pi x/P), \\sin(2\\pi x/P))$ with $P$ = `period`;
-    - `"none"`: $u = N$.
-
-    Every kind is $u = \\text{base}(x) + \\text{factor}(x) N(x)$; `base` and `factor` give the
-    two pieces (used for the one-scalar trivial fit, see `pdes.trivial_rel_l2`).
-    """
-
-    kind: str = eqx.field(static=True)
-    dim: int = eqx.field(static=True)
-    radius: float | None = eqx.field(static=True, default=None)
-    final_time: float | None = eqx.field(static=True, default=None)
-    period: float | None = eqx.field(static=True, default=None)
-    condition: Callable | None = None
-
-    def __check_init__(self):
-        if self.kind not in ANSATZ_KINDS:
-            raise ValueError(f"`kind` must be one of {ANSATZ_KINDS}, got {self.kind!r}.")
-        check_count(self.dim, name="dim", where="`Ansatz`")
-        # Each kind reads one extra number in `factor`: demand it here, not at trace time.
-        needs = {
-            "ball": "radius",
-            "clamped-ball": "radius",
-            "terminal-value": "final_time",
-            "periodic-initial-value": "period",
-        }.get(self.kind)
-        if needs is not None:
-            value = getattr(self, needs)
-            if value is None:
-                raise ValueError(
-                    f"`Ansatz(kind={self.kind!r})` needs `{needs}`: positive and finite, got None."
-                )
-            check_positive(value, needs)
-
-    def factor(self, x: Point) -> Scalar:
-        """The factor multiplying the network at one input point `x`."""
-        spatial = x[: self.dim]
-        if self.kind in ("ball", "clamped-ball"):
-            b = 1 - jnp.sum(spatial**2) / self.radius**2
-            return b if self.kind == "ball" else b**2
-        if self.kind in ("initial-value", "evolved-initial-value", "periodic-initial-value"):
-            return x[self.dim]
-        if self.kind == "terminal-value":
-            return self.final_time - x[self.dim]
-        return jnp.ones((), x.dtype)
-
-    def base(self, x: Point) -> Scalar:
-        """The part of the ansatz that does not depend on the network."""
-        if self.condition is None:
-            return jnp.zeros((), x.dtype)
-        if self.kind == "evolved-initial-value":
-            return self.condition(x)
-        return self.condition(x[: self.dim])
-
-
 class AbstractPDE(eqx.Module):
-    """A PDE with its domain, sampler and exact or reference solution.
+    """A PDE with its domain, sampler, ansatz and exact or reference solution.
 
-    Inputs are points of $\\mathbb{R}^{\\text{input_dim}}$: the `dim` spatial
-    coordinates, then time last for time-dependent PDEs. Subclasses are final; they set
-    `exact_solution` to a method or to `None` (then `reference_solution` is the truth).
+    Inputs are points of $\mathbb{R}^{\text{input_dim}}$: the `dim` spatial
+    coordinates, then time last for time-dependent PDEs. Subclasses are final. What a
+    PDE offers beyond the methods every PDE has is declared by two flags, and the methods
+    they govern keep to them:
+
+    - `has_exact_solution`: `exact_solution` evaluates a closed form; without one it
+      raises `ValueError`, and `reference_solution` (always there) is the truth.
+    - `rebuildable` (a class flag): `pdes.get(**pde.config())` rebuilds the PDE (it is
+      registered by name and its parameters are JSON); without it (a PDE holding Python
+      callables, such as `pdes.CustomPDE`) `config` raises `ValueError`.
     """
 
     name: AbstractVar[str]
     dim: AbstractVar[int]
     seed: AbstractVar[int]
     time_dependent: AbstractClassVar[bool]
+    # The recommended hard-constraint ansatz: `models.Constrained(net, pde.ansatz)`.
+    ansatz: AbstractVar[stde.AbstractAnsatz]
+    has_exact_solution: AbstractVar[bool]
+    rebuildable: AbstractClassVar[bool]
     # `residual` returns shape `residual_shape` per point; `()` except for the
     # gradient-enhanced KdV. The loss is the mean over points of the sum of squares.
     residual_shape: ClassVar[tuple[int, ...]] = ()
@@ -170,11 +105,6 @@ class AbstractPDE(eqx.Module):
     @property
     def input_dim(self) -> int:
         return self.dim + int(self.time_dependent)
-
-    @property
-    @abc.abstractmethod
-    def ansatz(self) -> Ansatz:
-        """The recommended hard-constraint ansatz."""
 
     @abc.abstractmethod
     def params(self) -> dict:
@@ -191,8 +121,31 @@ class AbstractPDE(eqx.Module):
         """The exact solution, or the reference where there is no closed form."""
 
     def config(self) -> dict:
-        """A JSON-able dict such that `pdes.get(**pde.config())` rebuilds this PDE."""
+        """A JSON-able dict such that `pdes.get(**pde.config())` rebuilds this PDE.
+
+        **Raises:** `ValueError` unless the PDE is `rebuildable`.
+        """
+        if not self.rebuildable:
+            raise ValueError(
+                f"A `{type(self).__name__}` is not `rebuildable` (it holds Python callables), "
+                "so it has no config that `pdes.get` rebuilds; keep the instance."
+            )
         return {"name": self.name, "dim": self.dim, "seed": self.seed, "params": self.params()}
+
+    def exact_solution(self, x: Point) -> Scalar:
+        """The closed-form solution at one point `x` of shape `(input_dim,)`.
+
+        **Raises:** `ValueError` unless the PDE `has_exact_solution` (then use
+        `reference_solution`).
+        """
+        where = f"`{type(self).__name__}.exact_solution`"
+        if not self.has_exact_solution:
+            raise ValueError(
+                f"{where}: `{self.name}` has no closed-form solution; `reference_solution` "
+                "is its truth."
+            )
+        x = check_point(x, self.input_dim, where=where)
+        return self._solution(x)
 
     def residual(
         self, u: ScalarField, x: Point, *, estimator=None, key: Key | None = None
@@ -240,9 +193,3 @@ class AbstractPDE(eqx.Module):
         """The true solution at one point: closed form where known, else the reference."""
         x = check_point(x, self.input_dim, where=f"`{type(self).__name__}.reference_solution`")
         return self._solution(x)
-
-
-def exact_method(pde: AbstractPDE, x) -> Array:
-    """The body of `exact_solution` for PDEs with a closed form: validate, then evaluate."""
-    x = check_point(x, pde.input_dim, where=f"`{type(pde).__name__}.exact_solution`")
-    return pde._solution(x)

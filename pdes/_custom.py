@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count, check_point, check_positive, check_seed
+from ._base import AbstractPDE, check_count, check_point, check_positive, check_seed
 from ._custom_types import Point, Scalar
 from ._sampling import sample_ball, sample_box
 
@@ -44,7 +44,9 @@ class CustomPDE(AbstractPDE):
     radius: float = eqx.field(static=True)
     bounds: tuple[float, float] = eqx.field(static=True)
     final_time: float | None = eqx.field(static=True)
-    ansatz_spec: Ansatz | None
+    ansatz: stde.AbstractAnsatz
+    # Holds Python callables: there is no name-and-parameters form for `pdes.get`.
+    rebuildable = False
 
     def __init__(
         self,
@@ -59,7 +61,7 @@ class CustomPDE(AbstractPDE):
         radius: float = 1.0,
         bounds: tuple[float, float] = (-1.0, 1.0),
         final_time: float | None = None,
-        ansatz: Ansatz | None = None,
+        ansatz: stde.AbstractAnsatz | None = None,
         name: str = "custom",
         seed: int = 0,
     ):
@@ -80,7 +82,9 @@ class CustomPDE(AbstractPDE):
         - `exact_solution`: `x -> scalar` or None.
         - `domain`: `"ball"` (radius `radius`, sampled with $r \\sim U[0, 1]$) or `"box"`
           (every spatial coordinate in `bounds`); `final_time`: for time-dependent PDEs.
-        - `ansatz`: the recommended ansatz; default `"ball"` for a ball domain, else `"none"`.
+        - `ansatz`: the recommended ansatz, a `stde.AbstractAnsatz`; default
+          `stde.BallAnsatz(radius)` for a time-independent ball domain, else
+          `stde.NoAnsatz()`.
         """
         check_count(dim, name="dim", where="`CustomPDE`")
         check_seed(seed)
@@ -111,8 +115,13 @@ class CustomPDE(AbstractPDE):
                 raise ValueError(
                     f"`{argument}` must be a callable or None, got {type(fn).__name__}."
                 )
-        if ansatz is not None and not isinstance(ansatz, Ansatz):
-            raise ValueError(f"`ansatz` must be a `pdes.Ansatz` or None, got {ansatz!r}.")
+        if ansatz is not None and not isinstance(ansatz, stde.AbstractAnsatz):
+            raise ValueError(f"`ansatz` must be a `stde.AbstractAnsatz` or None, got {ansatz!r}.")
+        if ansatz is not None and ansatz.needs_time and final_time is None:
+            raise ValueError(
+                f"`ansatz` {type(ansatz).__name__} reads time, but the PDE has none: pass "
+                "`final_time`."
+            )
         self.name, self.dim, self.seed = name, dim, seed
         self.operator, self.nonlinearity, self.needs_gradient = (
             operator,
@@ -122,41 +131,28 @@ class CustomPDE(AbstractPDE):
         self.forcing_fn, self.solution_fn = forcing, exact_solution
         self.domain, self.radius, self.bounds = domain, float(radius), tuple(map(float, bounds))
         self.final_time = None if final_time is None else float(final_time)
-        if ansatz is None and domain == "ball" and final_time is None:
-            ansatz = Ansatz("ball", dim, radius=self.radius)
-        self.ansatz_spec = ansatz
+        if ansatz is None:
+            ball = domain == "ball" and final_time is None
+            ansatz = stde.BallAnsatz(self.radius) if ball else stde.NoAnsatz()
+        self.ansatz = ansatz
 
     @property
     def time_dependent(self) -> bool:
         return self.final_time is not None
 
     @property
-    def ansatz(self) -> Ansatz:
-        return self.ansatz_spec if self.ansatz_spec is not None else Ansatz("none", self.dim)
+    def has_exact_solution(self) -> bool:
+        return self.solution_fn is not None
 
     def params(self) -> dict:
         return {}
 
-    def config(self) -> dict:
-        raise ValueError(
-            "A `CustomPDE` holds Python callables and cannot be rebuilt from a config; keep "
-            "the instance (or register a subclass-free factory in your own code)."
-        )
-
-    @property
-    def exact_solution(self):
-        """The exact solution as a function of one point, or None."""
-        if self.solution_fn is None:
-            return None
-        return self._checked_solution
-
-    def _checked_solution(self, x: Point) -> Scalar:
-        x = check_point(x, self.input_dim, where="`CustomPDE.exact_solution`")
-        return self.solution_fn(x)
-
     def _solution(self, x):
         if self.solution_fn is None:
-            raise NotImplementedError(f"`{self.name}` was given no `exact_solution`.")
+            raise ValueError(
+                f"`{self.name}` was given no `exact_solution`, so it has no reference "
+                "solution either."
+            )
         return self.solution_fn(x)
 
     def _lhs(self, u, x, estimator, key):

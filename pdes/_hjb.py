@@ -11,13 +11,11 @@ import stde
 
 from ._base import (
     AbstractPDE,
-    Ansatz,
     check_count,
     check_key,
     check_point,
     check_positive,
     check_seed,
-    exact_method,
 )
 from ._custom_types import Key, Point, Scalar
 from ._sampling import brownian_points
@@ -48,7 +46,8 @@ class HJBLQG(AbstractPDE):
     num_times: int = eqx.field(static=True)
     num_mc_samples: int = eqx.field(static=True)
     time_dependent = True
-    exact_solution = None
+    has_exact_solution = False
+    rebuildable = True
 
     def __init__(
         self,
@@ -84,13 +83,8 @@ class HJBLQG(AbstractPDE):
         return jnp.log((1 + jnp.sum(x**2)) / 2)
 
     @property
-    def ansatz(self) -> Ansatz:
-        return Ansatz(
-            "terminal-value",
-            self.dim,
-            final_time=self.final_time,
-            condition=self.terminal_condition,
-        )
+    def ansatz(self) -> stde.TerminalValueAnsatz:
+        return stde.TerminalValueAnsatz(self.terminal_condition, self.final_time)
 
     @property
     def reference_point(self) -> Float[Array, " input_dim"]:
@@ -148,6 +142,8 @@ class HJBLin(AbstractPDE):
     final_time: float = eqx.field(static=True)
     num_times: int = eqx.field(static=True)
     time_dependent = True
+    has_exact_solution = True
+    rebuildable = True
 
     def __init__(
         self,
@@ -172,19 +168,11 @@ class HJBLin(AbstractPDE):
         return jnp.sum(x)
 
     @property
-    def ansatz(self) -> Ansatz:
-        return Ansatz(
-            "terminal-value",
-            self.dim,
-            final_time=self.final_time,
-            condition=self.terminal_condition,
-        )
+    def ansatz(self) -> stde.TerminalValueAnsatz:
+        return stde.TerminalValueAnsatz(self.terminal_condition, self.final_time)
 
     def _solution(self, x):
         return jnp.sum(x[:-1]) + self.final_time - x[-1]
-
-    def exact_solution(self, x: Point) -> Scalar:
-        return exact_method(self, x)
 
     def forcing(self, x: Point) -> Scalar:
         """The right-hand side, the constant $-2$."""
@@ -220,6 +208,8 @@ class BlackScholesBarenblatt(AbstractPDE):
     final_time: float = eqx.field(static=True)
     num_times: int = eqx.field(static=True)
     time_dependent = True
+    has_exact_solution = True
+    rebuildable = True
 
     def __init__(
         self,
@@ -253,13 +243,8 @@ class BlackScholesBarenblatt(AbstractPDE):
         return jnp.sum(x**2)
 
     @property
-    def ansatz(self) -> Ansatz:
-        return Ansatz(
-            "terminal-value",
-            self.dim,
-            final_time=self.final_time,
-            condition=self.terminal_condition,
-        )
+    def ansatz(self) -> stde.TerminalValueAnsatz:
+        return stde.TerminalValueAnsatz(self.terminal_condition, self.final_time)
 
     @property
     def initial_point(self) -> Float[Array, " d"]:
@@ -268,9 +253,6 @@ class BlackScholesBarenblatt(AbstractPDE):
     def _solution(self, x):
         growth = jnp.exp((self.rate + self.sigma**2) * (self.final_time - x[-1]))
         return growth * jnp.sum(x[:-1] ** 2)
-
-    def exact_solution(self, x: Point) -> Scalar:
-        return exact_method(self, x)
 
     def _residual(self, u, x, estimator, key):
         d, half_s2 = self.dim, 0.5 * self.sigma**2

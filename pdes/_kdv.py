@@ -16,7 +16,7 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_point, check_positive, check_seed, exact_method
+from ._base import AbstractPDE, check_point, check_positive, check_seed
 from ._custom_types import Point, Scalar
 from ._sampling import sample_box
 
@@ -153,7 +153,8 @@ class KdV1D(AbstractPDE):
     gradient_weight: float = eqx.field(static=True)
     resolution: int = eqx.field(static=True)
     time_dependent = True
-    exact_solution = None
+    has_exact_solution = False
+    rebuildable = True
     final_time = 1.0
 
     def __init__(
@@ -196,14 +197,8 @@ class KdV1D(AbstractPDE):
         return jnp.cos(jnp.pi * x[0])
 
     @property
-    def ansatz(self) -> Ansatz:
-        return Ansatz(
-            "periodic-initial-value",
-            1,
-            final_time=1.0,
-            period=2.0,
-            condition=self.initial_condition,
-        )
+    def ansatz(self) -> stde.InitialValueAnsatz:
+        return stde.InitialValueAnsatz(self.initial_condition, period=2.0)
 
     def _solution(self, x):
         snaps = _snapshots_outside_traces(self.resolution)
@@ -241,6 +236,8 @@ class KdV2D(AbstractPDE):
     dim: int = eqx.field(static=True)
     seed: int = eqx.field(static=True)
     time_dependent = True
+    has_exact_solution = True
+    rebuildable = True
     final_time = 1.0
 
     def __init__(self, dim: int = 2, seed: int = 0):
@@ -256,14 +253,11 @@ class KdV2D(AbstractPDE):
         return jnp.sin(jnp.pi * x[0]) * jnp.sin(jnp.pi * x[1])
 
     @property
-    def ansatz(self) -> Ansatz:
-        return Ansatz("initial-value", 2, final_time=1.0, condition=self.initial_condition)
+    def ansatz(self) -> stde.InitialValueAnsatz:
+        return stde.InitialValueAnsatz(self.initial_condition)
 
     def _solution(self, x):
         return jnp.exp(-x[2]) * self.initial_condition(x[:2])
-
-    def exact_solution(self, x: Point) -> Scalar:
-        return exact_method(self, x)
 
     def forcing(self, x: Point) -> Scalar:
         x = check_point(x, 3, where="`KdV2D.forcing`")

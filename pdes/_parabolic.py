@@ -10,7 +10,7 @@ from jaxtyping import Array, Float
 
 import stde
 
-from ._base import AbstractPDE, Ansatz, check_count, check_seed
+from ._base import AbstractPDE, check_count, check_seed
 from ._custom_types import Scalar
 from ._sampling import brownian_points
 
@@ -67,7 +67,8 @@ class SemilinearParabolicPDE(AbstractPDE):
     family: str = eqx.field(static=True)
     num_times: int = eqx.field(static=True)
     time_dependent = True
-    exact_solution = None
+    has_exact_solution = False
+    rebuildable = True
     final_time = FINAL_TIME
 
     def __init__(self, dim: int, seed: int = 0, *, family: str = "heat", num_times: int = 10):
@@ -114,17 +115,10 @@ class SemilinearParabolicPDE(AbstractPDE):
         return jnp.arctan(a) + half * jnp.dot(jnp.asarray(_WEIGHTS, x.dtype), integrand)
 
     @property
-    def ansatz(self) -> Ansatz:
+    def ansatz(self) -> stde.AbstractAnsatz:
         if self.family == "allen-cahn":
-            return Ansatz(
-                "evolved-initial-value",
-                self.dim,
-                final_time=FINAL_TIME,
-                condition=self.evolved_condition,
-            )
-        return Ansatz(
-            "initial-value", self.dim, final_time=FINAL_TIME, condition=self.initial_condition
-        )
+            return stde.EvolvedInitialValueAnsatz(self.evolved_condition)
+        return stde.InitialValueAnsatz(self.initial_condition)
 
     @property
     def reference_point(self) -> Float[Array, " input_dim"]:

@@ -8,7 +8,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Shaped
 
-from ._base import AbstractPDE, Ansatz, check_points
+import stde
+
+from ._base import AbstractPDE, check_points
 
 
 class TrivialFitStats(eqx.Module):
@@ -102,29 +104,16 @@ def trivial_fit_stats(
     )
 
 
-def trivial_fit_formula(ansatz: Ansatz) -> str:
+def trivial_fit_formula(ansatz: stde.AbstractAnsatz) -> str:
     """The trivial fit of `ansatz` as a formula in one fitted scalar $K$: `base + K factor`.
 
     `"K (1 - |x|^2)"` for the unit ball, `"g(x) + K t"` for an initial-value ansatz (the
-    initial condition is kept, only the multiple of `t` is fitted), `"K"` without an ansatz.
-    One description for summaries, plots and examples.
+    initial condition is kept, only the multiple of `t` is fitted), `"K"` without an ansatz
+    (`ansatz.fit_formula()`). One description for summaries, plots and examples.
     """
-    if not isinstance(ansatz, Ansatz):
-        raise ValueError(f"`ansatz` must be a `pdes.Ansatz`, got {ansatz!r}.")
-    kind = ansatz.kind
-    if kind in ("ball", "clamped-ball"):
-        r = ansatz.radius
-        shell = "1 - |x|^2" if r == 1 else "1 - |x|^2/R^2"
-        formula = f"K ({shell})" if kind == "ball" else f"K ({shell})^2"
-        return formula if r == 1 else f"{formula} with R = {r:.4g}"
-    has_base = ansatz.condition is not None
-    if kind in ("initial-value", "periodic-initial-value"):
-        return "g(x) + K t" if has_base else "K t"
-    if kind == "evolved-initial-value":
-        return "h(x, t) + K t" if has_base else "K t"
-    if kind == "terminal-value":
-        return "g(x) + K (T - t)" if has_base else "K (T - t)"
-    return "K"
+    if not isinstance(ansatz, stde.AbstractAnsatz):
+        raise ValueError(f"`ansatz` must be a `stde.AbstractAnsatz`, got {ansatz!r}.")
+    return ansatz.fit_formula()
 
 
 def trivial_rel_l2(

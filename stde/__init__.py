@@ -1,6 +1,14 @@
 """stde: stochastic Taylor derivative estimators for high-dimensional, high-order operators."""
 
 from . import reference as reference
+from ._ansatz import (
+    AbstractAnsatz as AbstractAnsatz,
+    BallAnsatz as BallAnsatz,
+    EvolvedInitialValueAnsatz as EvolvedInitialValueAnsatz,
+    InitialValueAnsatz as InitialValueAnsatz,
+    NoAnsatz as NoAnsatz,
+    TerminalValueAnsatz as TerminalValueAnsatz,
+)
 from ._estimate import Evaluation as Evaluation, estimate as estimate, evaluate as evaluate
 from ._estimators import (
     AbstractEstimator as AbstractEstimator,

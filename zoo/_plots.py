@@ -11,6 +11,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import stde
 from pdes._trivial import trivial_fit_formula
 
 from ._keys import SLICE_DIRECTION, SLICE_POINTS, label_key
@@ -112,7 +113,7 @@ def slice_points(pde, n: int = 201, key=None) -> tuple[np.ndarray, jax.Array]:
     PDE's coefficients and of every data stream: the same direction for every PDE seed."""
     ansatz = pde.ansatz
     s = np.linspace(-1.0, 1.0, n)
-    if ansatz.kind in ("ball", "clamped-ball"):
+    if isinstance(ansatz, stde.BallAnsatz):
         key = label_key(SLICE_DIRECTION) if key is None else key
         # float32 whatever `jax_enable_x64` says: one direction per dimension.
         v = jax.random.normal(key, (pde.dim,), jnp.float32).astype(jnp.result_type(float))
@@ -130,7 +131,7 @@ def slice_points(pde, n: int = 201, key=None) -> tuple[np.ndarray, jax.Array]:
 
 def slice_xlabel(pde) -> str:
     """The slice plot's axis label: how the segment was chosen."""
-    if pde.ansatz.kind in ("ball", "clamped-ball"):
+    if isinstance(pde.ansatz, stde.BallAnsatz):
         return (
             "s, with x = s R v; v a random unit direction\n"
             f"from a key of its own (label '{SLICE_DIRECTION}'),\n"

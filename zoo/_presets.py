@@ -401,54 +401,23 @@ def _network(cfg: ModelConfig, in_size: int, dtype, key):
     return models.MLP(in_size, **common)
 
 
-def wrap_ansatz(ansatz: pdes.Ansatz, core):
-    """Wrap the field `core` in the hard-constraint ansatz that `ansatz` describes."""
-    kind = ansatz.kind
-    if kind == "ball":
-        return models.BallAnsatz(core, ansatz.radius)
-    if kind == "clamped-ball":
-        return models.ClampedBallAnsatz(core, ansatz.radius)
-    if kind in ("initial-value", "periodic-initial-value"):
-        return models.InitialValueAnsatz(core, ansatz.condition, 0.0)
-    if kind == "evolved-initial-value":
-        return models.InitialValueAnsatz(core, ansatz.condition, 0.0, full_input=True)
-    if kind == "terminal-value":
-        return models.TerminalValueAnsatz(core, ansatz.condition, ansatz.final_time)
-    return core
+def build_model(pde, config: ModelConfig, *, key, dtype=jnp.float32) -> models.Constrained:
+    """The network of `config` inside the PDE's recommended ansatz:
+    `models.Constrained(net, pde.ansatz)`.
 
-
-_WRAPPERS = (
-    models.BallAnsatz,
-    models.ClampedBallAnsatz,
-    models.InitialValueAnsatz,
-    models.TerminalValueAnsatz,
-)
-
-
-def unwrap_ansatz(model):
-    """The field inside the outermost hard-constraint ansatz (inverse of `wrap_ansatz`)."""
-    return model.net if isinstance(model, _WRAPPERS) else model
-
-
-def build_model(pde, config: ModelConfig, *, key, dtype=jnp.float32):
-    """The network of `config` inside the PDE's recommended ansatz.
-
-    For periodic PDEs the network sees the periodic coordinates through
-    `models.PeriodicAnsatz` (exact periodicity), inside the initial-value ansatz.
+    An initial-value ansatz with a `period` (periodic space) gets a network that sees the
+    spatial coordinates through a `models.PeriodicEmbedding`, so the field is exactly
+    periodic.
     """
     ansatz = pde.ansatz
-    if ansatz.kind == "periodic-initial-value":
-        coords = tuple(range(ansatz.dim))
-        size = models.PeriodicEmbedding(
-            pde.input_dim, coords, ansatz.period, config.num_frequencies
-        ).out_size
-        net = _network(config, size, dtype, key)
-        core = models.PeriodicAnsatz(
-            net, pde.input_dim, coords, ansatz.period, config.num_frequencies
-        )
-    else:
-        core = _network(config, pde.input_dim, dtype, key)
-    return wrap_ansatz(ansatz, core)
+    period = ansatz.period if isinstance(ansatz, stde.InitialValueAnsatz) else None
+    if period is None:
+        return models.Constrained(_network(config, pde.input_dim, dtype, key), ansatz)
+    embedding = models.PeriodicEmbedding(
+        pde.input_dim, tuple(range(pde.dim)), period, config.num_frequencies
+    )
+    net = _network(config, embedding.out_size, dtype, key)
+    return models.Constrained(models.Embedded(embedding, net), ansatz)
 
 
 def point_reference(pde) -> float | None:

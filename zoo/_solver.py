@@ -183,10 +183,7 @@ def _check_pde(config: RunConfig, pde, where) -> None:
     """A `pde=` given for a run must be the run's PDE when the run names one."""
     if pde is None or config.pde is None:
         return
-    try:
-        given = PDESpec.from_pde(pde)
-    except ValueError:
-        given = None
+    given = PDESpec.from_pde(pde) if pde.rebuildable else None
     if given != config.pde:
         raise ValueError(
             f"`pde` is not the PDE of {where} ({config.pde.name}, d={config.pde.dim}, seed "

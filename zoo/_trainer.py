@@ -61,8 +61,6 @@ from ._presets import (
     make_estimator,
     point_reference,
     protocol_init,
-    unwrap_ansatz,
-    wrap_ansatz,
 )
 from ._published import published
 from ._solver import Solver, _check_pde, check_run, load, skeleton
@@ -807,10 +805,8 @@ def train(
                     f"own dimension and seed), got {value!r}."
                 )
         pde = problem
-        try:
-            spec = PDESpec.from_pde(pde)
-        except ValueError:
-            spec = None  # e.g. CustomPDE: runs in memory, not rebuildable from disk.
+        # e.g. a CustomPDE is not rebuildable: it runs in memory, not from disk.
+        spec = PDESpec.from_pde(pde) if pde.rebuildable else None
         run_config = RunConfig(
             preset=None,
             pde=spec,
@@ -1066,10 +1062,7 @@ def finetune(
     if config is None:
         config = base.train if base is not None else TrainConfig()
     config = config.replace(**with_cadence(train_changes))
-    try:
-        spec = PDESpec.from_pde(pde)
-    except ValueError:
-        spec = None
+    spec = PDESpec.from_pde(pde) if pde.rebuildable else None
     preset_name = spec.name if spec is not None and spec.name in _preset_names() else None
     evaluation = get_preset(preset_name).evaluation if preset_name else "field"
     run_config = RunConfig(
@@ -1082,8 +1075,8 @@ def finetune(
         evaluation=evaluation,
     )
     dtype = dtype_of(config)
-    net = unwrap_ansatz(solver.model)
-    model = wrap_ansatz(pde.ansatz, models.zero_last(net) if reset == "last" else net)
+    net = solver.model.net  # The network inside the solver's `models.Constrained`.
+    model = models.Constrained(models.zero_last(net) if reset == "last" else net, pde.ansatz)
     model = jax.tree_util.tree_map(
         lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model
     )
