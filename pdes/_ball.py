@@ -65,6 +65,7 @@ class BallPDE(AbstractPDE):
     coefficients: Float[Array, " m"]
     time_dependent = False
     has_exact_solution = True
+    has_reference_solution = True
     rebuildable = True
 
     def __init__(

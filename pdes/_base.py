@@ -78,13 +78,18 @@ def check_key(key, name: str = "key", where: str = "") -> None:
 class AbstractPDE(eqx.Module):
     """A PDE with its domain, sampler, ansatz and exact or reference solution.
 
-    Inputs are points of $\mathbb{R}^{\text{input_dim}}$: the `dim` spatial
-    coordinates, then time last for time-dependent PDEs. Subclasses are final. What a
-    PDE offers beyond the methods every PDE has is declared by two flags, and the methods
-    they govern keep to them:
+    Inputs are points of $\\mathbb{R}^{\\text{input_dim}}$: the `dim` spatial
+    coordinates, then time last for time-dependent PDEs. Subclasses are final. Each
+    declares `ansatz`, its recommended hard-constraint ansatz (a `stde.AbstractAnsatz`;
+    `models.Constrained(net, pde.ansatz)` is a network in it), and what it offers beyond
+    the methods every PDE has, by three flags that the methods they govern keep to:
 
     - `has_exact_solution`: `exact_solution` evaluates a closed form; without one it
-      raises `ValueError`, and `reference_solution` (always there) is the truth.
+      raises `ValueError`.
+    - `has_reference_solution`: `reference_solution` evaluates the truth anywhere in the
+      domain (the closed form, or a numerical reference); without one (the parabolic
+      PDEs, known only at their `reference_point`; a `pdes.CustomPDE` given no solution)
+      it raises `ValueError`. Implied by `has_exact_solution`.
     - `rebuildable` (a class flag): `pdes.get(**pde.config())` rebuilds the PDE (it is
       registered by name and its parameters are JSON); without it (a PDE holding Python
       callables, such as `pdes.CustomPDE`) `config` raises `ValueError`.
@@ -97,6 +102,7 @@ class AbstractPDE(eqx.Module):
     # The recommended hard-constraint ansatz: `models.Constrained(net, pde.ansatz)`.
     ansatz: AbstractVar[stde.AbstractAnsatz]
     has_exact_solution: AbstractVar[bool]
+    has_reference_solution: AbstractVar[bool]
     rebuildable: AbstractClassVar[bool]
     # `residual` returns shape `residual_shape` per point; `()` except for the
     # gradient-enhanced KdV. The loss is the mean over points of the sum of squares.
@@ -118,7 +124,8 @@ class AbstractPDE(eqx.Module):
 
     @abc.abstractmethod
     def _solution(self, x) -> Array:
-        """The exact solution, or the reference where there is no closed form."""
+        """The exact solution, or the reference where there is no closed form; called
+        only when `has_reference_solution`."""
 
     def config(self) -> dict:
         """A JSON-able dict such that `pdes.get(**pde.config())` rebuilds this PDE.
@@ -190,6 +197,15 @@ class AbstractPDE(eqx.Module):
         return self._sample_interior(key, n)
 
     def reference_solution(self, x: Point) -> Scalar:
-        """The true solution at one point: closed form where known, else the reference."""
-        x = check_point(x, self.input_dim, where=f"`{type(self).__name__}.reference_solution`")
+        """The true solution at one point: closed form where known, else the reference.
+
+        **Raises:** `ValueError` unless the PDE `has_reference_solution`.
+        """
+        where = f"`{type(self).__name__}.reference_solution`"
+        if not self.has_reference_solution:
+            raise ValueError(
+                f"{where}: `{self.name}` has no closed form and no reference solution to "
+                "compare with."
+            )
+        x = check_point(x, self.input_dim, where=where)
         return self._solution(x)

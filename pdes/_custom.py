@@ -144,15 +144,14 @@ class CustomPDE(AbstractPDE):
     def has_exact_solution(self) -> bool:
         return self.solution_fn is not None
 
+    @property
+    def has_reference_solution(self) -> bool:
+        return self.solution_fn is not None
+
     def params(self) -> dict:
         return {}
 
     def _solution(self, x):
-        if self.solution_fn is None:
-            raise ValueError(
-                f"`{self.name}` was given no `exact_solution`, so it has no reference "
-                "solution either."
-            )
         return self.solution_fn(x)
 
     def _lhs(self, u, x, estimator, key):

@@ -47,6 +47,7 @@ class HJBLQG(AbstractPDE):
     num_mc_samples: int = eqx.field(static=True)
     time_dependent = True
     has_exact_solution = False
+    has_reference_solution = True
     rebuildable = True
 
     def __init__(
@@ -143,6 +144,7 @@ class HJBLin(AbstractPDE):
     num_times: int = eqx.field(static=True)
     time_dependent = True
     has_exact_solution = True
+    has_reference_solution = True
     rebuildable = True
 
     def __init__(
@@ -209,6 +211,7 @@ class BlackScholesBarenblatt(AbstractPDE):
     num_times: int = eqx.field(static=True)
     time_dependent = True
     has_exact_solution = True
+    has_reference_solution = True
     rebuildable = True
 
     def __init__(

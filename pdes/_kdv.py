@@ -154,6 +154,7 @@ class KdV1D(AbstractPDE):
     resolution: int = eqx.field(static=True)
     time_dependent = True
     has_exact_solution = False
+    has_reference_solution = True
     rebuildable = True
     final_time = 1.0
 
@@ -237,6 +238,7 @@ class KdV2D(AbstractPDE):
     seed: int = eqx.field(static=True)
     time_dependent = True
     has_exact_solution = True
+    has_reference_solution = True
     rebuildable = True
     final_time = 1.0
 

@@ -28,17 +28,24 @@ FIELDS = {
     "fourier": lambda k: models.Embedded(
         models.FourierFeatures(4, 3, 0.5, key=k), models.MLP(6, 16, 3, key=k)
     ),
-    "ball": lambda k: models.BallAnsatz(models.MLP(4, 16, 3, key=k)),
-    "clamped-ball": lambda k: models.ClampedBallAnsatz(models.MLP(4, 16, 3, key=k), radius=2.0),
-    "initial-value": lambda k: models.InitialValueAnsatz(models.MLP(4, 16, 3, key=k), _g, 0.1),
-    # The base sees the whole input (time included), e.g. a heat-evolved initial condition.
-    "evolved-initial-value": lambda k: models.InitialValueAnsatz(
-        models.MLP(4, 16, 3, key=k), _g, 0.1, full_input=True
+    "ball": lambda k: models.Constrained(models.MLP(4, 16, 3, key=k), stde.BallAnsatz()),
+    "clamped-ball": lambda k: models.Constrained(
+        models.MLP(4, 16, 3, key=k), stde.BallAnsatz(2.0, power=2)
     ),
-    "terminal-value": lambda k: models.TerminalValueAnsatz(models.MLP(4, 16, 3, key=k), _g, 0.3),
+    "initial-value": lambda k: models.Constrained(
+        models.MLP(4, 16, 3, key=k), stde.InitialValueAnsatz(_g)
+    ),
+    # The base sees the whole input (time included), e.g. a heat-evolved initial condition.
+    "evolved-initial-value": lambda k: models.Constrained(
+        models.MLP(4, 16, 3, key=k), stde.EvolvedInitialValueAnsatz(_g)
+    ),
+    "terminal-value": lambda k: models.Constrained(
+        models.MLP(4, 16, 3, key=k), stde.TerminalValueAnsatz(_g, 0.3)
+    ),
     # in_size 4, coords (0, 2), K = 2: 2 + 2 * 2 * 2 = 10 inputs to the net.
-    "periodic": lambda k: models.PeriodicAnsatz(
-        models.MLP(10, 16, 3, key=k), 4, (0, 2), period=2.0, num_frequencies=2
+    "periodic": lambda k: models.Embedded(
+        models.PeriodicEmbedding(4, (0, 2), period=2.0, num_frequencies=2),
+        models.MLP(10, 16, 3, key=k),
     ),
 }
 
@@ -147,17 +154,18 @@ def test_ansatz_constraints(getkey):
     net = models.MLP(4, 16, 3, key=getkey())
     x = jax.random.normal(getkey(), (4,))
     on_sphere = 2.0 * x / jnp.linalg.norm(x)
-    assert jnp.abs(models.BallAnsatz(net, radius=2.0)(on_sphere)) < 1e-12
-    clamped = models.ClampedBallAnsatz(net, radius=2.0)
+    ball = models.Constrained(net, stde.BallAnsatz(radius=2.0))
+    assert jnp.abs(ball(on_sphere)) < 1e-12
+    clamped = models.Constrained(net, stde.BallAnsatz(radius=2.0, power=2))
     assert jnp.abs(clamped(on_sphere)) < 1e-12
     assert jnp.linalg.norm(jax.grad(clamped)(on_sphere)) < 1e-12
-    assert jnp.linalg.norm(jax.grad(models.BallAnsatz(net, radius=2.0))(on_sphere)) > 1e-6
+    assert jnp.linalg.norm(jax.grad(ball)(on_sphere)) > 1e-6
     # Initial and terminal data hold exactly; time is the last coordinate.
-    ivp = models.InitialValueAnsatz(net, _g, t0=0.1)
-    assert jnp.allclose(ivp(x.at[-1].set(0.1)), _g(x[:-1]), rtol=1e-14)
-    evolved = models.InitialValueAnsatz(net, _g, t0=0.1, full_input=True)  # g sees (x, t)
-    assert jnp.allclose(evolved(x.at[-1].set(0.1)), _g(x.at[-1].set(0.1)), rtol=1e-14)
-    tvp = models.TerminalValueAnsatz(net, _g, T=0.3)
+    ivp = models.Constrained(net, stde.InitialValueAnsatz(_g))
+    assert jnp.allclose(ivp(x.at[-1].set(0.0)), _g(x[:-1]), rtol=1e-14)
+    evolved = models.Constrained(net, stde.EvolvedInitialValueAnsatz(_g))  # g sees (x, t)
+    assert jnp.allclose(evolved(x.at[-1].set(0.0)), _g(x.at[-1].set(0.0)), rtol=1e-14)
+    tvp = models.Constrained(net, stde.TerminalValueAnsatz(_g, final_time=0.3))
     assert jnp.allclose(tvp(x.at[-1].set(0.3)), _g(x[:-1]), rtol=1e-14)
     assert not jnp.allclose(tvp(x.at[-1].set(0.0)), _g(x[:-1]))
     # Periodic in coordinates 0 and 2 with period 2, not in coordinate 1.
@@ -240,7 +248,7 @@ def test_shared_mlp_requires_divisible_dim(getkey):
 
 
 def test_wrong_shape_raises(getkey):
-    net = models.BallAnsatz(models.MLP(3, 8, 2, key=getkey()))
+    net = models.Constrained(models.MLP(3, 8, 2, key=getkey()), stde.BallAnsatz())
     with pytest.raises(ValueError, match=r"`x` must have shape \(3,\), got \(4,\)"):
         net(jnp.ones(4))
     with pytest.raises(ValueError, match=r"`x` must have shape \(3,\), got \(2, 3\).*jax.vmap"):
@@ -256,8 +264,10 @@ def test_bad_constructor_arguments(getkey):
         models.MLP(3, depth=0, key=getkey())
     with pytest.raises(ValueError, match="`coords` must be"):
         models.PeriodicEmbedding(2, (2,))
-    with pytest.raises(ValueError, match=r"`net.in_size` must be 3"):
-        models.PeriodicAnsatz(models.MLP(2, key=getkey()), 2, (0,))
+    with pytest.raises(ValueError, match="`net.in_size` must equal `embedding.out_size` = 3"):
+        models.Embedded(models.PeriodicEmbedding(2, (0,)), models.MLP(2, key=getkey()))
+    with pytest.raises(ValueError, match="needs `net.in_size` >= 2"):
+        models.Constrained(models.MLP(1, key=getkey()), stde.InitialValueAnsatz(jnp.sin))
     with pytest.raises(ValueError, match="`net.in_size` must equal `embedding.out_size` = 6"):
         models.Embedded(models.FourierFeatures(2, 3, key=getkey()), models.MLP(2, key=getkey()))
 

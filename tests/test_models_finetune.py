@@ -7,13 +7,15 @@ import optax
 import pytest
 
 import models
+import stde
 
 
 @pytest.fixture
 def model(getkey):
     k1, k2 = jax.random.split(getkey())
-    return models.BallAnsatz(
-        models.Embedded(models.FourierFeatures(3, 2, key=k1), models.MLP(4, 8, 3, key=k2))
+    return models.Constrained(
+        models.Embedded(models.FourierFeatures(3, 2, key=k1), models.MLP(4, 8, 3, key=k2)),
+        stde.BallAnsatz(),
     )
 
 

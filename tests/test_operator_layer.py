@@ -11,7 +11,7 @@ import stde
 
 @pytest.fixture
 def u(getkey):
-    return models.BallAnsatz(models.MLP(3, 16, 2, key=getkey()))
+    return models.Constrained(models.MLP(3, 16, 2, key=getkey()), stde.BallAnsatz())
 
 
 jit = eqx.filter_jit

@@ -1,10 +1,12 @@
 """PDE catalogue: analytic forcings vs nested AD, residuals, samplers, registry, errors."""
 
+import json
 import math
 import re
 import runpy
 from pathlib import Path
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -138,7 +140,7 @@ def test_forcing_matches_nested_ad_and_exact_residual_vanishes(name, d, getkey):
 
 def _perturbed(pde):
     # A smooth non-solution, so that the residual's nonlinear part is exercised.
-    base = pde.exact_solution if pde.exact_solution is not None else (lambda x: 0.0)
+    base = pde.exact_solution if pde.has_exact_solution else (lambda x: 0.0)
     return lambda x: base(x) + 0.3 * jnp.sin(jnp.sum(x) + 0.5) * jnp.cos(x[0])
 
 
@@ -153,7 +155,7 @@ def test_residual_of_non_solution_matches_nested_ad(name, getkey):
     v = _perturbed(pde)
     x = pde.sample_interior(getkey(), 8)
     res = jax.jit(jax.vmap(lambda y: pde.residual(v, y)))(x)
-    f = jax.vmap(lambda y: 0.0 if pde.exact_solution is None else forcing_of(pde, y))(x)
+    f = jax.vmap(lambda y: forcing_of(pde, y) if pde.has_exact_solution else 0.0)(x)
     expect = jax.jit(jax.vmap(ad_lhs(pde, v)))(x) - f
     # Allen-Cahn-parabolic's residual uses h_t = Δh for its quadrature heat-flow base
     # (pdes/_parabolic.py), which holds to ~1e-8 relative (the next test), not to 1e-10.
@@ -301,7 +303,8 @@ def test_parabolic_reference_values():
     assert pdes.get("sine-gordon-parabolic", dim=10).reference_value is None
     p = pdes.get("heat-parabolic", dim=3)
     np.testing.assert_array_equal(p.reference_point, [0, 0, 0, 0.3])
-    with pytest.raises(NotImplementedError, match="reference_value"):
+    assert not p.has_reference_solution  # Known at `reference_point` only.
+    with pytest.raises(ValueError, match="no reference solution"):
         p.reference_solution(p.reference_point)
 
 
@@ -316,6 +319,93 @@ def test_heat_reference_at_1e4_agrees_with_the_ode_limit():
         lo, hi = (mid, hi) if 2 * math.atanh(mid) - mid - 0.3 - c < 0 else (lo, mid)
     u = lo
     assert abs(u - pdes.REFERENCE_VALUES["heat"][10000]) < 2e-4
+
+
+# --- the contract: the flags agree with what the PDE does ---------------------------------
+
+
+def _registered(name):
+    return pdes.get(name, dim=None if name.startswith("kdv-") and name != "kdv-highdim" else 3)
+
+
+def _keeps_the_contract(pde, key):
+    """What `AbstractPDE` promises, checked against the flags the PDE declares."""
+    assert isinstance(pde.ansatz, stde.AbstractAnsatz)
+    # An ansatz that reads time fits only a PDE that has time (the last coordinate).
+    assert pde.time_dependent or not pde.ansatz.needs_time
+    assert isinstance(pde.has_exact_solution, bool) and isinstance(type(pde).rebuildable, bool)
+    x = pde.sample_interior(key, 4)
+    assert pde.has_reference_solution or not pde.has_exact_solution
+    if pde.has_exact_solution:
+        exact = jax.vmap(pde.exact_solution)(x)
+        np.testing.assert_array_equal(exact, jax.vmap(pde.reference_solution)(x))
+    else:
+        with pytest.raises(ValueError, match="no closed-form solution"):
+            pde.exact_solution(x[0])
+    if not pde.has_reference_solution:
+        with pytest.raises(ValueError, match="no reference solution"):
+            pde.reference_solution(x[0])
+    if pde.rebuildable:
+        config = pde.config()
+        assert json.loads(json.dumps(config)) == config
+        rebuilt = pdes.get(**config)
+        assert type(rebuilt) is type(pde) and rebuilt.config() == config
+        assert eqx.tree_equal(rebuilt, pde)
+    else:
+        with pytest.raises(ValueError, match="not `rebuildable`"):
+            pde.config()
+
+
+@pytest.mark.parametrize("name", pdes.names())
+def test_registered_pdes_keep_the_contract(name, getkey):
+    pde = _registered(name)
+    assert pde.rebuildable
+    assert pde.has_exact_solution == (name in CLOSED_FORM + ["kdv-2d"])
+    assert pde.has_reference_solution == (not name.endswith("-parabolic"))
+    _keeps_the_contract(pde, getkey())
+
+
+def test_custom_pdes_keep_the_contract(getkey):
+    truth = lambda x: (1 - x @ x) * jnp.sin(x[0])  # noqa: E731
+    time = stde.Partial((2,))
+    for pde, exact in [
+        (pdes.CustomPDE(2, stde.Laplacian(), exact_solution=truth), True),
+        (pdes.CustomPDE(2, stde.Laplacian(), domain="box"), False),
+        (
+            pdes.CustomPDE(2, time, final_time=1.0, ansatz=stde.InitialValueAnsatz(lambda x: x[0])),
+            False,
+        ),
+    ]:
+        assert not pde.rebuildable and pde.has_exact_solution == exact
+        _keeps_the_contract(pde, getkey())
+    with pytest.raises(ValueError, match="reads time, but the PDE has none"):
+        pdes.CustomPDE(2, time, ansatz=stde.TerminalValueAnsatz(jnp.sum, 1.0))
+
+
+def test_a_pde_must_declare_its_flags():
+    class Incomplete(pdes.AbstractPDE):
+        name = "incomplete"
+        dim = 1
+        seed = 0
+        time_dependent = False
+        ansatz = stde.NoAnsatz()
+        has_reference_solution = True
+        rebuildable = False  # but no `has_exact_solution`
+
+        def params(self):
+            return {}
+
+        def _residual(self, u, x, estimator, key):
+            return u(x)
+
+        def _sample_interior(self, key, n):
+            return jnp.zeros((n, 1))
+
+        def _solution(self, x):
+            return x[0]
+
+    with pytest.raises(TypeError, match="has_exact_solution"):
+        Incomplete()
 
 
 # --- custom PDE and example -------------------------------------------------------------
@@ -338,9 +428,7 @@ def test_custom_pde_matches_builtin(getkey):
         rtol=1e-10,
         atol=1e-12,
     )
-    assert custom.ansatz.kind == "ball"
-    with pytest.raises(ValueError, match="config"):
-        custom.config()
+    assert custom.ansatz == stde.BallAnsatz()
 
 
 def test_custom_pde_example_runs():
@@ -405,7 +493,7 @@ def test_allen_cahn_parabolic_base_is_the_heat_flow_of_g():
     # h_t = Δh by nested AD, and h(., 0+) = g.
     d = 10
     pde = pdes.get("allen-cahn-parabolic", dim=d)
-    assert pde.ansatz.kind == "evolved-initial-value"
+    assert isinstance(pde.ansatz, stde.EvolvedInitialValueAnsatz)
     key = jax.random.PRNGKey(0)
     h = jax.jit(pde.evolved_condition)
     grad_h, hess_h = jax.jit(jax.grad(h)), jax.jit(jax.hessian(h))
