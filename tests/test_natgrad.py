@@ -216,21 +216,20 @@ def test_recipes_and_when_the_published_figure_is_shown():
 def test_cli_parses_the_new_train_fields():
     from zoo import _cli
 
-    args = _cli.build_parser().parse_args(
-        [
-            "train",
-            "poisson-twobody",
-            "--warmup",
-            '{"steps": 5, "batch": 16}',
-            "--with-replacement",
-            "false",
-            "--optimizer",
-            "natural-gradient",
-            "--recipe",
-            "protocol",
-        ]
-    )
-    train, _ = _cli._configs(args)
+    argv = [
+        "train",
+        "poisson-twobody",
+        "--warmup",
+        '{"steps": 5, "batch": 16}',
+        "--with-replacement",
+        "false",
+        "--optimizer",
+        "natural-gradient",
+        "--recipe",
+        "protocol",
+    ]
+    args = _cli.parse(argv)
+    train = _cli._given(argv, args.train)
     assert train["warmup"] == zoo.TrainConfig(steps=5, batch=16)
     assert train["with_replacement"] is False and train["optimizer"] == "natural-gradient"
     assert args.recipe == "protocol"
