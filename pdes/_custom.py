@@ -119,8 +119,8 @@ class CustomPDE(AbstractPDE):
             raise ValueError(f"`ansatz` must be a `stde.AbstractAnsatz` or None, got {ansatz!r}.")
         if ansatz is not None and ansatz.needs_time and final_time is None:
             raise ValueError(
-                f"`ansatz` {type(ansatz).__name__} reads time, but the PDE has none: pass "
-                "`final_time`."
+                f"`ansatz`: a `{type(ansatz).__name__}` reads time (the last coordinate), but "
+                "the PDE has none: pass `final_time`."
             )
         self.name, self.dim, self.seed = name, dim, seed
         self.operator, self.nonlinearity, self.needs_gradient = (

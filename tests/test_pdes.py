@@ -378,7 +378,7 @@ def test_custom_pdes_keep_the_contract(getkey):
     ]:
         assert not pde.rebuildable and pde.has_exact_solution == exact
         _keeps_the_contract(pde, getkey())
-    with pytest.raises(ValueError, match="reads time, but the PDE has none"):
+    with pytest.raises(ValueError, match="reads time .*but the PDE has none"):
         pdes.CustomPDE(2, time, ansatz=stde.TerminalValueAnsatz(jnp.sum, 1.0))
 
 
