@@ -27,14 +27,17 @@ def phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
     return config.warmup, config.replace(warmup=None, steps=config.steps - config.warmup.steps)
 
 
-def schedule(config: TrainConfig) -> optax.Schedule:
+def schedule(config: TrainConfig, lr=None) -> optax.Schedule:
     """The learning-rate schedule of a one-phase configuration (`phases`): linear decay
-    `lr -> 0` over `steps` (published), cosine, or constant."""
+    `lr -> 0` over `steps` (published), cosine, or constant. `lr` (default `config.lr`)
+    may be a traced scalar: the trainer passes it as an argument of its jitted loop, so a
+    rollback's smaller rate does not recompile."""
+    lr = config.lr if lr is None else lr
     if config.schedule == "linear":
-        return optax.linear_schedule(config.lr, 0.0, config.steps)
+        return optax.linear_schedule(lr, 0.0, config.steps)
     if config.schedule == "cosine":
-        return optax.cosine_decay_schedule(config.lr, config.steps)
-    return optax.constant_schedule(config.lr)
+        return optax.cosine_decay_schedule(lr, config.steps)
+    return optax.constant_schedule(lr)
 
 
 class Phases(eqx.Module):
@@ -66,13 +69,13 @@ def trainable_labels(model, freeze: str):
     return models.freeze_labels(model, _TRAINS[freeze])
 
 
-def make_optimizer(config: TrainConfig, model=None, freeze: str = "none"):
+def make_optimizer(config: TrainConfig, model=None, freeze: str = "none", lr=None):
     """The optimiser of `config`: Adam with `schedule(config)`, L-BFGS, any optax optimiser
     by name, or `NaturalGradient` (its step is the trainer's: it needs residuals, not
     gradients); with a `warmup`, the `Phases` of the warm-up's optimiser and this one.
     With `freeze` other than `"none"`, the frozen layers' updates are set to zero
     (through `optax.multi_transform` and `models.freeze_labels`, or, for the natural
-    gradient, by the trainer)."""
+    gradient, by the trainer). `lr` as in `schedule`, one-phase configurations only."""
     first, then = phases(config)
     if then is not None:
         return Phases(make_optimizer(first, model, freeze), make_optimizer(then, model, freeze))
@@ -81,11 +84,11 @@ def make_optimizer(config: TrainConfig, model=None, freeze: str = "none"):
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.
         return NaturalGradient()
     if config.optimizer == "adam":
-        opt = optax.adam(schedule(config))
+        opt = optax.adam(schedule(config, lr))
     elif config.optimizer == "lbfgs":
         opt = optax.lbfgs()
     else:  # "optax:NAME", validated by TrainConfig.
-        opt = getattr(optax, config.optimizer[len("optax:") :])(schedule(config))
+        opt = getattr(optax, config.optimizer[len("optax:") :])(schedule(config, lr))
     return _with_freeze(opt, model, freeze)
 
 

@@ -19,7 +19,6 @@ import copy
 import functools
 import math
 import signal
-import statistics
 import tempfile
 import threading
 import time
@@ -132,7 +131,7 @@ def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     return jnp.mean(jnp.sum(r1 * r2, axis=-1))
 
 
-def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze, dtype, mesh):
+def _natural_gradient_update(params, static, opt_state, pde, key, lr, config, freeze, dtype, mesh):
     """One Woodbury natural-gradient step (`zoo/_natgrad.py`): the per-point residual
     Jacobian by `jax.vjp` under `jax.vmap`, then the SPRING direction. With the unbiased
     loss the Jacobian comes from a second, independent estimate, so the step does not
@@ -161,22 +160,22 @@ def _natural_gradient_update(params, static, opt_state, pde, key, config, freeze
     direction = woodbury_direction(
         jac, r1.reshape(n), opt_state.direction, damping=config.damping, momentum=config.momentum
     )
-    lr = schedule(config)(opt_state.count)
+    lr = schedule(config, lr)(opt_state.count)
     params = jax.tree.map(lambda p, v: p - (lr * v).astype(p.dtype), params, direction)
     return loss, params, NaturalGradientState(direction, opt_state.count + 1)
 
 
-@eqx.filter_jit
-def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh):
-    # Module-level and keyed on hashable configuration (the mesh included), so runs with
-    # the same configuration in one process (a resume, a test suite) share one compilation.
+def _update(model, opt_state, pde, data_key, index, lr, config, freeze, dtype, mesh):
+    """One step, traced: `(model, opt_state, loss, finite)` after the update of step
+    `index + 1`. `lr` is the phase's peak learning rate, a traced scalar, so a rollback's
+    smaller rate reuses the compiled step; `config`'s own `lr` is a placeholder."""
     if config.resample_every != 1:  # Points kept for `resample_every` steps (0: always).
         index = 0 if config.resample_every == 0 else index // config.resample_every
     key = jax.random.fold_in(data_key, index)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     if config.optimizer == "natural-gradient":
         loss, params, opt_state = _natural_gradient_update(
-            params, static, opt_state, pde, key, config, freeze, dtype, mesh
+            params, static, opt_state, pde, key, lr, config, freeze, dtype, mesh
         )
     else:
 
@@ -184,7 +183,7 @@ def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh):
             return _loss_fn(p, static, pde, key, config, dtype, mesh)
 
         loss, grads = jax.value_and_grad(loss_of)(params)
-        optimizer = make_optimizer(config, model, freeze)
+        optimizer = make_optimizer(config, model, freeze, lr)
         # The line search of L-BFGS re-evaluates this step's loss (same points and keys).
         extra = dict(value=loss, grad=grads, value_fn=loss_of)
         is_lbfgs = config.optimizer == "lbfgs" and freeze == "none"
@@ -201,6 +200,95 @@ def _step(model, opt_state, pde, data_key, index, config, freeze, dtype, mesh):
     return eqx.combine(params, static), opt_state, loss, finite
 
 
+# Module-level and keyed on hashable configuration (the mesh included, the learning rate
+# not), so runs with the same configuration in one process (a resume, a rollback, a test
+# suite) share one compilation.
+_step = eqx.filter_jit(_update)
+
+# The most steps one dispatch of `_chunk` runs: the length of its buffer of losses.
+MAX_CHUNK = 1000
+
+
+@eqx.filter_jit
+def _chunk(model, opt_state, pde, data_key, start, n, lr, config, freeze, dtype, mesh):
+    """Steps `start + 1 .. start + n` (`n <= MAX_CHUNK`, a traced trip count: one
+    compilation for every `n`) in one dispatch, without the host. The loop stops at the
+    first step whose loss or updated state is not finite and keeps the state before it.
+
+    **Returns:** `(model, opt_state, losses, done)`: the state after the `done` finite
+    steps, and the losses of steps `start + 1 ..` in `losses[:done]`, then that of the
+    non-finite step `start + done + 1` in `losses[done]` if `done < n`.
+    """
+    state, static = eqx.partition((model, opt_state), eqx.is_array)
+
+    def cond(carry):
+        i, _, _, ok = carry
+        return ok & (i < n)
+
+    def body(carry):
+        i, state, losses, _ = carry
+        model, opt_state = eqx.combine(state, static)
+        new = _update(model, opt_state, pde, data_key, start + i, lr, config, freeze, dtype, mesh)
+        model, opt_state, loss, finite = new
+        ok = finite & jnp.isfinite(loss)
+        new_state = eqx.filter((model, opt_state), eqx.is_array)
+        # A select, not a branch: the finite state passes through unchanged, bit for bit.
+        state = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_state, state)
+        return i + ok.astype(i.dtype), state, losses.at[i].set(loss), ok
+
+    losses = jnp.full(MAX_CHUNK, jnp.nan, dtype)
+    carry = (jnp.zeros((), jnp.int32), state, losses, jnp.array(True))
+    done, state, losses, _ = jax.lax.while_loop(cond, body, carry)
+    model, opt_state = eqx.combine(state, static)
+    return model, opt_state, losses, done
+
+
+def _phased(config: TrainConfig, freeze: str, jitted) -> Callable:
+    """`jitted` (`_step` or `_chunk`) as a function of the run's state, its first step
+    index and any integer arguments after it: the phase (`TrainConfig.warmup`) is chosen on
+    the host from the step index, its static configuration, mesh and learning rate
+    passed on."""
+    dtype = dtype_of(config)
+    first, then = phases(config)
+    # One step configuration (and mesh, which checks `batch` against the devices) per
+    # phase, each compiled once; the learning rate goes in as an array.
+    steps = [
+        (without_bookkeeping(c).replace(lr=1.0), dist.make_mesh(config.devices, c.batch), c.lr)
+        for c in (first, then)
+        if c is not None
+    ]
+
+    def run(model, opt_state, pde, data_key, index, *args):
+        phase = 0 if then is None else int(index >= first.steps)
+        step_config, mesh, lr = steps[phase]
+        # A weakly typed scalar, as the Python float in the configuration was: the same
+        # arithmetic (and float64 schedules keep every digit of it).
+        lr = jnp.asarray(lr)
+        index, *args = (np.int32(a) for a in (index, *args))
+        # Several processes: every input must be a global array (replicated here);
+        # `replicate` is a no-op on arrays that already are.
+        if jax.process_count() > 1:
+            model, opt_state, pde, data_key, lr = dist.replicate(
+                (model, opt_state, pde, data_key, lr), mesh
+            )
+        # Two phases: each updates its own half of the state.
+        state = opt_state if then is None else opt_state[phase]
+        statics = (step_config, freeze, dtype, mesh)
+        model, state, *out = jitted(model, state, pde, data_key, index, *args, lr, *statics)
+        if then is not None:
+            state = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
+        return model, state, *out
+
+    return run
+
+
+def phase_end(config: TrainConfig, index: int) -> int:
+    """The last step of the phase of step `index + 1` (`TrainConfig.warmup`): a chunk of
+    steps (`make_chunk`) stays within one phase."""
+    first, then = phases(config)
+    return first.steps if then is not None and index < first.steps else config.steps
+
+
 def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     """The jitted training step `(model, opt_state, pde, data_key, step) -> (model,
     opt_state, loss, finite)`; the loss is evaluated before the update, on the collocation
@@ -213,35 +301,23 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     **Raises:** `ValueError` if there are too few devices or `config.batch` does not
     divide by their number.
     """
-    dtype = dtype_of(config)
-    first, then = phases(config)
-    # One step configuration (and mesh, which checks `batch` against the devices) per
-    # phase; the phase is chosen on the host, so each compiles once.
-    steps = [
-        (without_bookkeeping(c), dist.make_mesh(config.devices, c.batch))
-        for c in (first, then)
-        if c is not None
-    ]
+    return _phased(config, freeze, _step)
 
-    def step(model, opt_state, pde, data_key, index):
-        phase = 0 if then is None else int(index >= first.steps)
-        step_config, mesh = steps[phase]
-        # Several processes: every input must be a global array (replicated here);
-        # `replicate` is a no-op on arrays that already are.
-        if jax.process_count() > 1:
-            model, opt_state, pde, data_key = dist.replicate(
-                (model, opt_state, pde, data_key), mesh
-            )
-            index = np.int32(index)
-        # Two phases: each updates its own half of the state.
-        state = opt_state if then is None else opt_state[phase]
-        args = (step_config, freeze, dtype, mesh)
-        model, state, loss, finite = _step(model, state, pde, data_key, index, *args)
-        if then is not None:
-            state = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
-        return model, state, loss, finite
 
-    return step
+def make_chunk(config: TrainConfig, freeze: str = "none") -> Callable:
+    """`make_step` for many steps per dispatch: `(model, opt_state, pde, data_key, start,
+    n) -> (model, opt_state, losses, done)` runs steps `start + 1 .. start + n` (`n <=
+    MAX_CHUNK`, all in one phase: `phase_end`) as `make_step` would one at a time, and
+    stops at the first non-finite one (`_chunk`). The same parameters as `make_step`'s,
+    bit for bit: the loop body is the same computation on the same keys."""
+    chunk = _phased(config, freeze, _chunk)
+
+    def run(model, opt_state, pde, data_key, start, n):
+        if not 1 <= n <= min(MAX_CHUNK, phase_end(config, start) - start):
+            raise ValueError(f"a chunk of {n} steps from step {start} leaves its phase.")
+        return chunk(model, opt_state, pde, data_key, start, n)
+
+    return run
 
 
 class RollbackWarning(UserWarning):
@@ -497,6 +573,18 @@ def _step1_cause(run: _Run, data_key) -> str:
     return "a term of the PDE's residual (forcing, coefficients) is not finite there"
 
 
+class _Bar(tqdm):
+    """The progress bar, at the run's rate: steps over the session's training time
+    without its compilations, the summary's `its_per_s`. tqdm's own rate would count the
+    compilation, evaluations and checkpoints."""
+
+    its_per_s = 0.0  # Shown as `?` until the first chunk after the compilation.
+
+    @property
+    def format_dict(self):
+        return {**super().format_dict, "rate": self.its_per_s}
+
+
 def _run_loop(
     run: _Run,
     *,
@@ -511,7 +599,6 @@ def _run_loop(
     total = cfg.steps
     stop = total if until is None else min(until, total)
     _, data_key = _keys(cfg.seed)
-    step_fn = make_step(cfg, run.config.freeze)
     if jax.process_index() != 0:
         run.run_dir = run.log.path = None  # Process 0 alone writes the run directory.
     if run.run_dir is not None:
@@ -521,7 +608,7 @@ def _run_loop(
     else:  # Resumed: the state in hand is the checkpoint's.
         run.last_checkpoint = (run.model, run.opt_state, run.step)
     stats: dict = {"compile_s": None}
-    bar = tqdm(
+    bar = _Bar(
         total=total,
         initial=run.step,
         disable=not progress,
@@ -533,7 +620,7 @@ def _run_loop(
     signals = _Signals()
     try:
         with signals.installed():
-            _steps(run, signals, stop, total, cfg, data_key, step_fn, bar, callback, stats)
+            _steps(run, signals, stop, total, cfg, data_key, bar, callback, stats)
     except KeyboardInterrupt as e:
         bar.close()
         with signals.installed(), signals.deferred():  # A second Ctrl-C waits for the save.
@@ -545,7 +632,7 @@ def _run_loop(
     bar.close()
     if run.step < total:
         return run.solver()
-    card = _summary(run, run.log.records, compile_s)
+    card = _summary(run, compile_s, bar.its_per_s)
 
     def finish():
         if run.run_dir is not None:
@@ -559,94 +646,155 @@ def _run_loop(
     return run.solver(card)
 
 
-def _steps(run, signals, stop, total, cfg, data_key, step_fn, bar, callback, stats):
-    """The steps from `run.step` to `stop`. Each step's record is written before the step
-    counts (`run.step` moves, with the model and optimiser state, in one deferred
-    assignment): an interrupt before that resumes from the step before and recomputes the
-    step with its record; no record is lost or duplicated."""
+def _steps(run, signals, stop, total, cfg, data_key, bar, callback, stats):
+    """The steps from `run.step` to `stop`, in chunks (`make_chunk`) that end at every
+    step with something to do on the host: a record, an evaluation, a checkpoint, the end
+    of a phase or of the run. Each chunk's record is written before its steps count
+    (`run.step` moves, with the model and optimiser state, in one deferred assignment):
+    an interrupt before that resumes from the chunk's start and recomputes the chunk with
+    its record; no record is lost or duplicated."""
     cache: dict = {}
     window_steps, window_time = 0, 0.0
     last_eval: dict = {}
+    per_step = None  # Seconds per step of the last timed chunk.
+    timed_steps, timed_s = 0, 0.0  # The session's, without the compiling chunks.
+    compiled = set()  # The phases compiled (run once) in this session.
     while run.step < stop:
-        s = run.step + 1
+        start = run.step
+        # Rebuilt every chunk, as a rollback changes `lr`: the compiled loop is shared.
+        chunk_fn = make_chunk(run.config.train, run.config.freeze)
+        end = phase_end(run.config.train, start)
+        n = _chunk_length(start, min(stop, end), cfg, per_step, callback)
+        first = end not in compiled
+        if first:
+            # Alone, so the compilation's time is measured apart from the steps'.
+            n, compiled = 1, compiled | {end}
+            bar.set_postfix_str("compiling")
         t0 = time.perf_counter()
-        model, opt_state, loss, finite = step_fn(
-            run.model, run.opt_state, run.pde, data_key, jnp.asarray(run.step, jnp.int32)
+        model, opt_state, losses, done = chunk_fn(
+            run.model, run.opt_state, run.pde, data_key, start, n
         )
-        loss = float(loss)
+        done = int(done)  # The chunk's one wait for the device.
+        losses = np.asarray(losses).tolist()  # The whole buffer: no slicing kernel.
         dt = time.perf_counter() - t0
-        if not (math.isfinite(loss) and bool(finite)):
-            what = (
-                f"the loss is {loss}"
-                if not math.isfinite(loss)
-                else ("the parameters or the optimiser state became non-finite")
-            )
-            if run.config.train.rollbacks > 0:
-                _rollback(run, s, what)
-                step_fn = make_step(run.config.train, run.config.freeze)
-                bar.reset(total)
-                bar.update(run.step)
-                continue
-            where = (
-                f"the last finite checkpoint (step {run.checkpoint_step}) is "
-                f"`{run.run_dir / ckpt.CHECKPOINT}`"
-                if run.run_dir is not None
-                else "no run directory was given, so nothing was saved"
-            )
-            if s == 1 and not math.isfinite(loss):
-                # Step 1's loss is that of the initial parameters, before any update.
-                raise NonFiniteLossError(
-                    f"training stopped: {what} at step 1, on the initial parameters "
-                    "before any update, so the learning rate is not the cause: "
-                    f"{_step1_cause(run, data_key)}; {where}."
-                )
-            resume_hint = (
-                f"`python -m zoo train --resume {run.run_dir} --lr LR --rollbacks N`"
-                if run.run_dir is not None
-                else "`rollbacks=N`"
-            )
-            raise NonFiniteLossError(
-                f"training stopped: {what} at step {s}; {where}. The likely cause is "
-                "a learning rate too large for the scale of this loss (or a float32 "
-                "overflow): try a smaller `lr`, `precision='float64'`, or `rollbacks=N` "
-                "(restart from the last checkpoint with a smaller learning rate); "
-                f"to go on from the checkpoint: {resume_hint}."
-            )
-        if stats["compile_s"] is None:
-            stats["compile_s"] = dt  # The first call of this session compiles.
+        ran = min(done + 1, n)  # The non-finite step, if any, was computed too.
+        if first:
+            stats["compile_s"] = (stats["compile_s"] or 0.0) + dt
+            bar.set_postfix_str("")
         else:
-            window_steps += 1
-            window_time += dt
-        evaluate_now = s == total or (cfg.eval_every and s % cfg.eval_every == 0)
-        if evaluate_now or s % cfg.log_every == 0:
-            # Training time after this step (`run.elapsed` moves with the step, below).
-            record = {"step": s, "loss": loss, "time_s": run.elapsed + dt}
-            if window_steps:
-                rate = window_steps / window_time
-                record["its_per_s"] = rate
-            window_steps, window_time = 0, 0.0
-            if evaluate_now:
-                t1 = time.perf_counter()
-                view = copy.copy(run)  # The new model, before the step counts.
-                view.model = model
-                last_eval = _evaluate(view, cache)
-                record.update(last_eval)
-                record["eval_s"] = time.perf_counter() - t1
-            with signals.deferred():
-                run.write(functools.partial(run.log.append, record))
-                run.model, run.opt_state, run.step = model, opt_state, s
-                run.elapsed += dt
-            error = last_eval.get("rel_l2", last_eval.get("rel_error"))
-            bar.set_postfix_str(f"loss={loss:.3g} rel_l2={_fmt(error)}")
-        else:
-            with signals.deferred():
-                run.model, run.opt_state, run.step = model, opt_state, s
-                run.elapsed += dt
-        bar.update(1)
-        if s == stop or (cfg.checkpoint_every and s % cfg.checkpoint_every == 0):
-            run.save()
-        if callback is not None:
-            callback(s, loss)
+            window_steps, window_time = window_steps + ran, window_time + dt
+            timed_steps, timed_s = timed_steps + ran, timed_s + dt
+            bar.its_per_s = timed_steps / timed_s
+            per_step = dt / ran
+        if done:
+            window_steps, window_time, last_eval = _advance(
+                run, signals, model, opt_state, start + done, losses[done - 1], dt, total, cfg,
+                window_steps, window_time, last_eval, cache, bar,
+            )  # fmt: skip
+            bar.update(done)
+            if run.step == stop or (cfg.checkpoint_every and run.step % cfg.checkpoint_every == 0):
+                run.save()
+            if callback is not None:
+                for i, loss in enumerate(losses[:done]):
+                    callback(start + i + 1, loss)
+        if done < n:
+            _non_finite(run, start + done + 1, losses[done], data_key, bar, total)
+
+
+def _chunk_length(start: int, stop: int, cfg: TrainConfig, per_step, callback) -> int:
+    """How many steps the next chunk runs from step `start`: up to the next step with
+    something to do on the host (`stop` included), at most `CHUNK_S` seconds of steps at
+    the last chunk's rate, and one step at a time with a `callback` (which may stop the
+    run after any step, with the state of that step)."""
+    if callback is not None:
+        return 1
+    ends = [stop] + [
+        (start // every + 1) * every
+        for every in (cfg.log_every, cfg.eval_every, cfg.checkpoint_every)
+        if every
+    ]
+    n = min(ends) - start
+    if per_step is not None:
+        n = min(n, max(1, int(CHUNK_S / per_step)))
+    return min(n, MAX_CHUNK)
+
+
+# A chunk cannot be interrupted: SIGINT / SIGTERM are handled when it returns (and the
+# chunk is recomputed on resume). About a second of steps keeps Ctrl-C prompt, while the
+# host's work per chunk (one dispatch, one transfer of the losses) stays a negligible
+# share of it even at a few milliseconds per step.
+CHUNK_S = 1.0
+
+
+def _advance(
+    run, signals, model, opt_state, s, loss, dt, total, cfg,
+    window_steps, window_time, last_eval, cache, bar,
+):  # fmt: skip
+    """Step `s` with the state after it, the end of a chunk that took `dt` seconds: its
+    record (and evaluation) if due, written before the run moves to it."""
+    evaluate_now = s == total or (cfg.eval_every and s % cfg.eval_every == 0)
+    record = None
+    if evaluate_now or s % cfg.log_every == 0:
+        # Training time after this step (`run.elapsed` moves with the step, below).
+        record = {"step": s, "loss": loss, "time_s": run.elapsed + dt}
+        if window_steps:
+            record["its_per_s"] = window_steps / window_time
+        window_steps, window_time = 0, 0.0
+        if evaluate_now:
+            t1 = time.perf_counter()
+            view = copy.copy(run)  # The new model, before the step counts.
+            view.model = model
+            last_eval = _evaluate(view, cache)
+            record.update(last_eval)
+            record["eval_s"] = time.perf_counter() - t1
+        error = last_eval.get("rel_l2", last_eval.get("rel_error"))
+        bar.set_postfix_str(f"loss={loss:.3g} rel_l2={_fmt(error)}")
+    with signals.deferred():
+        if record is not None:
+            run.write(functools.partial(run.log.append, record))
+        run.model, run.opt_state, run.step = model, opt_state, s
+        run.elapsed += dt
+    return window_steps, window_time, last_eval
+
+
+def _non_finite(run: _Run, s: int, loss: float, data_key, bar, total: int) -> None:
+    """Step `s` gave a non-finite loss or state (the run is at step `s - 1`): roll back
+    (`TrainConfig.rollbacks`) or raise `NonFiniteLossError`."""
+    what = (
+        f"the loss is {loss}"
+        if not math.isfinite(loss)
+        else "the parameters or the optimiser state became non-finite"
+    )
+    if run.config.train.rollbacks > 0:
+        _rollback(run, s, what)
+        bar.reset(total)
+        bar.update(run.step)
+        return
+    where = (
+        f"the last finite checkpoint (step {run.checkpoint_step}) is "
+        f"`{run.run_dir / ckpt.CHECKPOINT}`"
+        if run.run_dir is not None
+        else "no run directory was given, so nothing was saved"
+    )
+    if s == 1 and not math.isfinite(loss):
+        # Step 1's loss is that of the initial parameters, before any update.
+        raise NonFiniteLossError(
+            f"training stopped: {what} at step 1, on the initial parameters "
+            "before any update, so the learning rate is not the cause: "
+            f"{_step1_cause(run, data_key)}; {where}."
+        )
+    resume_hint = (
+        f"`python -m zoo train --resume {run.run_dir} --lr LR --rollbacks N`"
+        if run.run_dir is not None
+        else "`rollbacks=N`"
+    )
+    raise NonFiniteLossError(
+        f"training stopped: {what} at step {s}; {where}. The likely cause is "
+        "a learning rate too large for the scale of this loss (or a float32 "
+        "overflow): try a smaller `lr`, `precision='float64'`, or `rollbacks=N` "
+        "(restart from the last checkpoint with a smaller learning rate); "
+        f"to go on from the checkpoint: {resume_hint}."
+    )
 
 
 def _rollback(run: _Run, s: int, what: str) -> None:
@@ -672,10 +820,10 @@ def _rollback(run: _Run, s: int, what: str) -> None:
     run.write(record)
 
 
-def _summary(run: _Run, records: list[dict], compile_s) -> dict:
+def _summary(run: _Run, compile_s, its_per_s) -> dict:
     cfg = run.config
+    records = run.log.records
     final = records[-1] if records else {}
-    rates = [r["its_per_s"] for r in records if "its_per_s" in r]
     evals = [r["rel_l2"] for r in records if "rel_l2" in r]
     pub = None
     if is_protocol(cfg):  # The published figure is comparable only to the protocol.
@@ -687,7 +835,7 @@ def _summary(run: _Run, records: list[dict], compile_s) -> dict:
         "steps": run.step,
         "final_loss": final.get("loss"),
         "train_time_s": run.elapsed,
-        "its_per_s": statistics.median(rates) if rates else None,
+        "its_per_s": its_per_s or None,
         "compile_s": compile_s,
         "published_rel_l2": None if pub is None else pub["rel_l2"],
         "versions": ckpt.versions(),
