@@ -1,7 +1,10 @@
-"""`python -m zoo`: errors print one line and exit non-zero; train, eval, resume work."""
+"""`python -m zoo`: errors print one line and exit non-zero; train, eval, resume work;
+--help shows every config field with its help and the preset's default."""
 
+import dataclasses
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -80,9 +83,14 @@ def in_process(capsys, *args):
     [
         (("train", "allen-cahn-threebody", "--dim", "2"), "`dim` must be an int >= 3", 1),
         (("train", "kdv-1d", "--dim", "3"), "dimension 1 only", 1),
-        (("train", "allen-cahn-twobody", "--dim", "0"), "expected a positive integer", 2),
-        (("train", "allen-cahn-twobody", "--dim", "ten"), "expected a positive integer", 2),
-        (("train", "--estimator", "magic"), "invalid choice", 2),
+        (("train", "allen-cahn-twobody", "--dim", "0"), "`dim` must be a positive int", 1),
+        (("train", "allen-cahn-twobody", "--dim", "ten"), "invalid literal for int()", 2),
+        (("train", "--estimator", "magic"), "invalid choice 'magic'", 2),
+        (("train", "--with-replacement", "maybe"), "invalid choice 'maybe'", 2),
+        (("train", "--warmup", '{"stps": 5}'), "unknown fields ['stps']", 2),
+        (("train", "--warmup", "{steps: 5}"), "Error parsing --warmup", 2),
+        (("train", "allen-cahn-twobody", "--width", "0"), "`ModelConfig.width` must be", 1),
+        (("eval",), "Missing from python -m zoo eval: SOURCE", 2),
         (("train", "allen-cahn-twobody", "--lr", "-1"), "`TrainConfig.lr` must be a positive", 1),
         (("eval", "allen-cahn-twobody-d7"), "no pretrained solver", 1),
         (("eval", "allen-cahn-twobody"), "is a preset, not a trained solver", 1),
@@ -94,6 +102,73 @@ def test_usage_errors(capsys, tmp_path, args, fragment, code):
     proc = in_process(capsys, *args, *out)
     assert_one_line_error(proc, fragment, code=code)
     assert not (tmp_path / "never").exists()
+
+
+def test_empty_out_is_refused(capsys):
+    proc = in_process(capsys, "train", "allen-cahn-twobody", *TINY, "--out", " ")
+    assert_one_line_error(proc, "expected a directory, got an empty string", code=2)
+
+
+def test_misspelt_flag_and_command_get_a_suggestion(capsys):
+    proc = in_process(capsys, "train", "allen-cahn-twobody", "--num-sampls", "3")
+    assert_one_line_error(
+        proc, "Unrecognized options: --num-sampls", "Perhaps you meant: --num-samples", code=2
+    )
+    assert_one_line_error(
+        in_process(capsys, "trian"), "Available subcommands: list, train,", code=2
+    )
+
+
+def _help_entries(text: str) -> dict[str, tuple[str, str]]:
+    """`--flag METAVAR help (default: X)` entries of tyro's help, boxes and wrapping
+    undone: flag -> (help, default)."""
+    flat = " ".join(line.strip(" │") for line in text.splitlines())
+    entries = {}
+    for chunk in re.split(r" (?=--[a-z][a-z-]* )", " ".join(flat.split())):
+        metavar = r"(?:[A-Z]+|\{[^}]*\}(?:\|[A-Z]+)?)"
+        m = re.match(rf"(--[a-z-]+) {metavar} (.*) \(default: (.*?)\)", chunk)
+        if m:
+            entries[m[1]] = (m[2], m[3].strip("'"))
+    return entries
+
+
+def _shown(value) -> str:
+    if isinstance(value, zoo.TrainConfig):  # The warm-up, as JSON.
+        return json.dumps(value.to_dict())
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@pytest.mark.parametrize("preset", [None, "allen-cahn-twobody", "kdv-1d"])
+def test_help_lists_every_config_field_with_help_and_the_presets_default(capsys, preset):
+    code = cli.main(["train", *([preset] if preset else []), "--help"])
+    out = capsys.readouterr().out
+    assert code == 0
+    entries = _help_entries(out)
+    # The defaults are the run the command line would start: the preset's recipe at its
+    # default dimension (no preset: the demo's shortened one at d = 100).
+    given = dict(preset=preset) if preset else {}
+    cfg = cli.run_config(cli.parse(["train", *given.values()]), ["train"])
+    assert entries["--dim"][1] == str(cfg.pde.dim)
+    for config in (cfg.train, cfg.model):
+        for field in dataclasses.fields(config):
+            flag = "--" + field.name.replace("_", "-")
+            assert flag in entries, f"{flag} is not in the help:\n{out}"
+            text, default = entries[flag]
+            assert len(text.split()) >= 3, f"{flag} has no help text: {text!r}"
+            shown = _shown(getattr(config, field.name))
+            assert default.replace(" ", "") == shown.replace(" ", ""), flag
+
+
+def test_only_the_flags_given_change_the_recipe():
+    argv = ["train", "allen-cahn-twobody", "--steps", "350", "--width", "16"]
+    cfg = cli.run_config(cli.parse(argv), argv)
+    _, recipe = zoo.get_preset("allen-cahn-twobody").recipe("best")
+    # The recipe's own rules hold: the warm-up keeps its share, ten evaluations.
+    assert cfg.train == recipe.replace(steps=350, eval_every=35)
+    assert cfg.model.width == 16 and cfg.pde.dim == 100
+    argv = ["train", "allen-cahn-twobody", "--warmup", "None", "--with-replacement", "False"]
+    cfg = cli.run_config(cli.parse(argv), argv)
+    assert cfg.train == recipe.replace(warmup=None, with_replacement=False)
 
 
 def test_list():

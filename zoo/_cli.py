@@ -1,24 +1,43 @@
 """The command line: `python -m zoo list | train | demo | eval | finetune | bench`.
 
-Expected failures (unknown preset, bad dimension, damaged checkpoint, non-finite loss,
-a run directory in use, any `OSError` such as a read-only file system) print one line to
-stderr and exit non-zero, without a traceback; Ctrl-C during training saves a checkpoint
-and exits 130, SIGTERM likewise with 143. A run that could not be written anywhere exits
-1.
+Built by tyro from dataclasses: each command is one below, the config flags are the
+fields of `TrainConfig` and `ModelConfig`, and every help text is a field's docstring.
+`python -m zoo train PRESET --help` shows that preset's recipe as the defaults.
+
+Expected failures (a misspelt flag, unknown preset, bad dimension, damaged checkpoint,
+non-finite loss, a run directory in use, any `OSError` such as a read-only file system)
+print one line to stderr and exit non-zero, without a traceback; Ctrl-C during training
+saves a checkpoint and exits 130, SIGTERM likewise with 143. A run that could not be
+written anywhere exits 1.
 """
 
-import argparse
+import contextlib
 import dataclasses
+import functools
+import io
 import json
+import re
 import sys
 import time
-import types
 import typing
 import warnings
 from pathlib import Path
+from typing import Annotated, Literal
 
-from ._config import ModelConfig, TrainConfig, with_cadence
-from ._presets import RECIPES
+import docstring_parser
+import tyro
+from tyro.conf import OmitArgPrefixes, Positional, arg, subcommand
+from tyro.constructors import (
+    ConstructorRegistry,
+    PrimitiveConstructorSpec,
+    PrimitiveTypeInfo,
+    StructConstructorSpec,
+    StructFieldSpec,
+    StructTypeInfo,
+)
+
+from ._config import Freeze, ModelConfig, TrainConfig, with_cadence
+from ._presets import DEFAULT_PRESET, RECIPES
 
 PROG = "python -m zoo"
 # The default run (`python -m zoo train` with no preset, or `python -m zoo demo`): two-body
@@ -33,168 +52,319 @@ class CLIError(Exception):
     """A usage error: printed as one line, exit status 2."""
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise CLIError(f"{message} (see `{self.prog} --help`)")
-
-
 def _one_line(message: object) -> str:
     return " ".join(str(message).split())
 
 
-def _bool(text: str) -> bool:
-    if text.lower() in ("true", "1", "yes"):
-        return True
-    if text.lower() in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+# --- the flags ---------------------------------------------------------------------------
+
+_REGISTRY = ConstructorRegistry()
 
 
-def _train_config(text: str):
-    """A nested `TrainConfig` (the warm-up phase) as JSON, e.g. '{"steps": 2000}'."""
+@_REGISTRY.primitive_rule
+def _warmup_as_json(info: PrimitiveTypeInfo):
+    # `TrainConfig.warmup` is one JSON flag, as in config.json: tyro would nest it as a
+    # choice of two subcommands (None or a TrainConfig) with 27 more `--warmup.*` flags,
+    # for a phase that differs from its run in two or three fields.
+    if info.type != (TrainConfig | None):
+        return None
+    return PrimitiveConstructorSpec(
+        nargs=1,
+        metavar="JSON",
+        instance_from_str=lambda args: _warmup(args[0]),
+        is_instance=lambda x: x is None or isinstance(x, TrainConfig),
+        str_from_instance=lambda x: ["None" if x is None else json.dumps(x.to_dict())],
+    )
+
+
+def _warmup(text: str) -> TrainConfig | None:
+    """A warm-up phase from JSON, or None (`None` or `null`: drop the recipe's)."""
+    return None if text in ("None", "null") else TrainConfig.from_dict(json.loads(text))
+
+
+@_REGISTRY.primitive_rule
+def _bool_value(info: PrimitiveTypeInfo):
+    # The config's bools take a value, `--with-replacement false` (or False) as before.
+    if info.type is not bool:
+        return None
+    words = {"true": True, "false": False}
+    return PrimitiveConstructorSpec(
+        nargs=1,
+        metavar="{true,false}",
+        instance_from_str=lambda args: words[args[0].lower()],
+        is_instance=lambda x: isinstance(x, bool),
+        str_from_instance=lambda x: [str(x).lower()],
+        choices=(*words, *(w.capitalize() for w in words)),
+    )
+
+
+@functools.cache
+def _field_help(cls) -> dict[str, str]:
+    """The docstring under each field of `cls`, on one line and without the Markdown
+    backticks."""
+    return {
+        p.arg_name: " ".join(p.description.replace("`", "").split())
+        for p in docstring_parser.parse_from_object(cls).params
+        if p.description
+    }
+
+
+@_REGISTRY.struct_rule
+def _config_flags(info: StructTypeInfo):
+    # One flag per field of `TrainConfig` and `ModelConfig`, parsed and left unchecked:
+    # only the flags given are applied, with `replace` (which checks them), to the recipe
+    # or the run's config, so the recipe's own rules still hold (a new `--steps` keeps the
+    # warm-up's share). tyro's own rule would keep the docstrings' line breaks.
+    cls = info.type
+    if cls not in (TrainConfig, ModelConfig):
+        return None
+    default = info.default if isinstance(info.default, cls) else cls()
+    hints = typing.get_type_hints(cls)
+    fields = [
+        StructFieldSpec(f.name, hints[f.name], getattr(default, f.name), _field_help(cls)[f.name])
+        for f in dataclasses.fields(cls)
+    ]
+
+    def unchecked(**values):
+        config = object.__new__(cls)  # Holds the values as they are, checks skipped.
+        for name, value in values.items():
+            object.__setattr__(config, name, value)
+        return config
+
+    unchecked.__doc__ = f"`{cls.__name__}` fields: each flag given changes that field alone."
+    return StructConstructorSpec(unchecked, tuple(fields))
+
+
+TrainFlags = Annotated[TrainConfig, OmitArgPrefixes, tyro.conf.FlagConversionOff]
+ModelFlags = Annotated[ModelConfig, OmitArgPrefixes]
+Dir = Annotated[str | None, arg(metavar="DIR")]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFlags:
+    """Where the run goes and what it shows."""
+
+    out: Dir = None
+    """Run directory; None: runs/<preset>-d<dim>, numbered if taken."""
+    overwrite: bool = False
+    """Replace a run already in --out."""
+    no_progress: bool = False
+    """No progress bar."""
+    no_plots: bool = False
+    """No PNG plots in the run directory."""
+    until: Annotated[int | None, arg(metavar="STEP")] = None
+    """Stop (checkpointed) after this many steps; continue with train --resume DIR."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Demo:
+    """Train the demo: two-body Allen-Cahn at d = 100, best recipe, 1200 steps."""
+
+    dim: Annotated[int, arg(metavar="D")] = DEMO_DIM
+    """Dimension d of the PDE (an int; at least 2 for most presets)."""
+    pde_seed: int = 0
+    """Seed of the PDE's random coefficients (the same seed, the same PDE)."""
+    recipe: Literal[RECIPES] = "best"
+    """best: the zoo's recommendation; protocol: the published one (published PDEs only)."""
+    run: OmitArgPrefixes[RunFlags] = RunFlags()
+    train: TrainFlags = TrainConfig()
+    model: ModelFlags = ModelConfig()
+
+
+@dataclasses.dataclass(frozen=True)
+class Train(Demo):
+    """Train a preset (none: the demo, two-body Allen-Cahn at d = 100, 1200 steps)."""
+
+    preset: Positional[Annotated[str | None, arg(metavar="PRESET")]] = None
+    """Preset name (see python -m zoo list); none: the demo."""
+    resume: Dir = None
+    """Continue the run in DIR; only --steps (a new total), --lr, --rollbacks may change."""
+
+
+@dataclasses.dataclass(frozen=True)
+class List:
+    """List the presets and pretrained solvers."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Eval:
+    """Evaluate a run directory or a pretrained solver."""
+
+    source: Positional[Annotated[str, arg(metavar="SOURCE")]]
+    """Run directory or pretrained name (e.g. allen-cahn-twobody-d100)."""
+    dim: Annotated[int | None, arg(metavar="D")] = None
+    """With a preset name as SOURCE: the pretrained <preset>-d<D>."""
+    n_points: Annotated[int | None, arg(metavar="N")] = None
+    """Test points (default: 20 000; field PDEs only)."""
+    batch_size: Annotated[int | None, arg(metavar="N")] = None
+    """Test points evaluated at a time (default: chosen from the dimension)."""
+    seed: int | None = None
+    """Seed of the test points; None: the run's test_seed."""
+    json: bool = False
+    """Print the result as one JSON object."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Finetune:
+    """Fine-tune a solver on a PDE, optionally freezing layers (flags change its config)."""
+
+    source: Positional[Annotated[str, arg(metavar="SOURCE")]]
+    """Run directory or pretrained name of the solver to start from."""
+    pde: Annotated[str | None, arg(metavar="PRESET")] = None
+    """Preset to fine-tune on (default: the source's PDE)."""
+    pde_seed: int | None = None
+    """Seed of the new PDE's coefficients (default: the source's)."""
+    freeze: Freeze = "none"
+    """Layers kept fixed: none, the first or last linear layer, or all but it."""
+    reset: Literal["none", "last"] = "none"
+    """last: start with the output layer at zero (keep the features, not the output)."""
+    run: OmitArgPrefixes[RunFlags] = RunFlags()
+    train: TrainFlags = TrainConfig()
+    """The source's training config, changed by the flags given."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Bench:
+    """Time the training step of a preset (steady state, median of timed windows)."""
+
+    preset: Positional[Annotated[str, arg(metavar="PRESET")]] = DEFAULT_PRESET
+    """Preset name (see python -m zoo list)."""
+    dim: Annotated[int, arg(metavar="D")] = DEMO_DIM
+    """Dimension d of the PDE."""
+    window_steps: int = 20
+    """Steps per timed window."""
+    windows: int = 5
+    """Timed windows; the rate reported is their median."""
+    json: bool = False
+    """Print the result as one JSON object."""
+    train: TrainFlags = TrainConfig()
+    """The preset's training config, changed by the flags given (--steps is unused)."""
+    model: ModelFlags = ModelConfig()
+
+
+def _peek(argv: list[str], flag: str) -> str | None:
+    """The value of `flag` in `argv`, read before parsing (None if absent)."""
+    for i, token in enumerate(argv):
+        if token == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if token.startswith(flag + "="):
+            return token[len(flag) + 1 :]
+    return None
+
+
+def _flags(argv: list[str]) -> list[str]:
+    """The options on the command line, as `--name`."""
+    return [t.split("=", 1)[0].replace("_", "-") for t in argv if t.startswith("--")]
+
+
+def _given(argv: list[str], config) -> dict:
+    """The fields of `config` (parsed flags) set on the command line, with their values:
+    only those change the recipe (or the run's or the source's config)."""
+    given = set(_flags(argv))
+    return {
+        f.name: getattr(config, f.name)
+        for f in dataclasses.fields(config)
+        if "--" + f.name.replace("_", "-") in given
+    }
+
+
+def _recipe(preset, recipe: str, dim: int | None, demo: bool):
+    """The `(dim, ModelConfig, TrainConfig)` a train command starts from, before its flags:
+    the preset's recipe, shortened to the demo's length for the demo."""
+    dim = (DEMO_DIM if demo else preset.default_dim) if dim is None else dim
+    model, train = preset.recipe(recipe, dim)
+    if demo:
+        train = train.replace(steps=DEMO_STEPS, eval_every=DEMO_EVAL_EVERY)
+    return dim, model, train
+
+
+def _defaults(argv: list[str]) -> dict[str, object]:
+    """The defaults of `train`, `demo` and `bench`: the recipe of the preset the command line
+    names first (read before parsing), so `train PRESET --help` shows that preset's values.
+    What cannot be read here falls back to the demo's; the parse or the command reports it."""
+    from ._presets import get_preset
+
+    command = argv[0] if argv else None
+    named = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
+    named = named if command in ("train", "bench") else None
     try:
-        return TrainConfig.from_dict(json.loads(text))
-    except (ValueError, TypeError) as e:
-        raise argparse.ArgumentTypeError(f"expected a TrainConfig as JSON: {e}") from None
-
-
-def _type_of(field: dataclasses.Field):
-    """argparse `type` and `choices` for a config field."""
-    hint = field.type
-    if hint == "TrainConfig | None":
-        return _train_config, None
-    if hint is bool:
-        return _bool, None
-    origin = typing.get_origin(hint)
-    if origin is typing.Literal:
-        return str, list(typing.get_args(hint))
-    if origin in (typing.Union, types.UnionType):  # `int | None`: parse as int
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
-        return args[0], None
-    return hint, None
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
+        preset = get_preset(named or DEFAULT_PRESET)
+        dim = _peek(argv, "--dim")
+        dim = None if dim is None else int(dim)
+        if command == "bench":  # The preset's own configs, as `_cmd_bench`.
+            dim, model, train = dim or preset.default_dim, preset.model, preset.train
+        else:
+            recipe = _peek(argv, "--recipe") or "best"
+            dim, model, train = _recipe(preset, recipe, dim, demo=named is None)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
+        named, preset = None, get_preset(DEFAULT_PRESET)
+        dim, model, train = _recipe(preset, "best", None, demo=True)
+    flags = dict(dim=dim, train=train, model=model)
+    return {
+        "train": Train(preset=named, **flags),
+        "demo": Demo(**flags),
+        "bench": Bench(preset=preset.name, **flags),
+    }
 
 
-def _directory(text: str) -> Path:
-    if not text.strip():
-        raise argparse.ArgumentTypeError(
-            "expected a directory, got an empty string (which would mean the current "
-            "directory; write `.` for that)"
+_COMMANDS = dict(list=List, train=Train, demo=Demo, eval=Eval, finetune=Finetune, bench=Bench)
+
+
+def _commands(argv: list[str]):
+    defaults = _defaults(argv)
+    return typing.Union[  # noqa: UP007 (built from a list)
+        tuple(
+            Annotated[cls, subcommand(name, default=defaults[name])]
+            if name in defaults
+            else Annotated[cls, subcommand(name)]
+            for name, cls in _COMMANDS.items()
         )
-    return Path(text)
+    ]
 
 
-def _add_config_flags(parser, cls, prefix: str = "", skip=()):
-    group = parser.add_argument_group(f"{cls.__name__} fields (default: the preset's)")
-    for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        kind, choices = _type_of(field)
-        flag = "--" + prefix + field.name.replace("_", "-")
-        group.add_argument(
-            flag,
-            dest=f"{cls.__name__}.{field.name}",
-            type=kind,
-            choices=choices,
-            default=argparse.SUPPRESS,
-            metavar=None if choices else field.name.upper(),
-        )
+def _box_to_line(text: str) -> str:
+    """tyro's error box as one line: its sections, less the argument's help and the
+    pointer to --help (added back in short)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", text)
+    sections, lines = [], []
+    for line in text.splitlines()[1:-1]:  # Inside the box.
+        inner = line.strip("│ ")
+        if re.fullmatch(r"in .* --help", inner):
+            continue  # A misspelt flag's suggestion: each command that has the flag.
+        if inner and set(inner) <= {"─"}:
+            sections.append(lines)
+            lines = []
+        else:
+            lines.append(inner)
+    sections.append(lines)
+    skip = ("Argument helptext", "For full helptext")
+    kept = [" ".join(s) for s in sections if s and not s[0].startswith(skip)]
+    return _one_line(" ".join(kept)) or _one_line(text)
 
 
-def _given(args, cls) -> dict:
-    prefix = cls.__name__ + "."
-    return {k[len(prefix) :]: v for k, v in vars(args).items() if k.startswith(prefix)}
+def parse(argv: list[str]):
+    """The command object of `argv` (a `Train`, `Eval`, ...), or None after --help.
 
-
-def _add_run_flags(parser):
-    parser.add_argument(
-        "--out", type=_directory, help="run directory (default runs/<preset>-d<dim>)"
-    )
-    parser.add_argument("--overwrite", action="store_true", help="replace a run in --out")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--no-plots", action="store_true", help="no PNG plots")
-    parser.add_argument(
-        "--until", type=_positive_int, help="stop after this many steps (resume later)"
-    )
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description="Prebuilt physics-informed PDE solvers (stde-zoo).")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
-
-    sub.add_parser("list", help="presets and pretrained solvers")
-
-    for name, text in (
-        ("train", "train a preset (no preset: the demo)"),
-        ("demo", "train the default preset and compare with published"),
-    ):
-        p = sub.add_parser(name, help=text)
-        if name == "train":
-            p.add_argument("preset", nargs="?", help="preset name (`list`); default: the demo")
-            p.add_argument(
-                "--resume",
-                type=_directory,
-                metavar="DIR",
-                help="continue the run in DIR (with it: --steps, --lr, --rollbacks)",
+    **Raises:** `CLIError` with tyro's message on one line.
+    """
+    captured = io.StringIO()  # tyro's error box, turned into one line below.
+    try:
+        with contextlib.redirect_stderr(captured):
+            args = tyro.cli(
+                _commands(argv),
+                args=argv,
+                prog=PROG,
+                description="Prebuilt physics-informed PDE solvers (stde-zoo).",
+                registry=_REGISTRY,
+                config=(tyro.conf.FlagCreatePairsOff,),
             )
-        p.add_argument("--dim", type=_positive_int, help="dimension (default: the preset's)")
-        p.add_argument("--pde-seed", type=int, default=0, help="seed of the PDE's coefficients")
-        p.add_argument(
-            "--recipe",
-            choices=RECIPES,
-            default="best",
-            help="best: the zoo's recommendation; protocol: the published protocol",
-        )
-        _add_run_flags(p)
-        _add_config_flags(p, TrainConfig)
-        _add_config_flags(p, ModelConfig)
-
-    p = sub.add_parser("eval", help="evaluate a run directory or a pretrained solver")
-    p.add_argument("source", help="run directory or pretrained name (e.g. allen-cahn-twobody-d100)")
-    p.add_argument("--dim", type=_positive_int, help="with a preset name: <preset>-d<dim>")
-    p.add_argument(
-        "--n-points", type=_positive_int, help="test points (default 20 000; field PDEs only)"
-    )
-    p.add_argument("--batch-size", type=_positive_int)
-    p.add_argument("--seed", type=int, help="test-stream seed (default: the run's test_seed)")
-    p.add_argument("--json", action="store_true", help="print the result as JSON")
-
-    p = sub.add_parser("finetune", help="fine-tune a solver on a PDE, optionally freezing layers")
-    p.add_argument("source", help="run directory or pretrained name")
-    p.add_argument("--pde", help="preset to fine-tune on (default: the source's PDE)")
-    p.add_argument("--pde-seed", type=int, help="seed of the new PDE (default: the source's)")
-    p.add_argument(
-        "--freeze",
-        default="none",
-        choices=["none", "first", "last", "all-but-first", "all-but-last"],
-    )
-    p.add_argument(
-        "--reset",
-        default="none",
-        choices=["none", "last"],
-        help="'last': start with the output layer at zero (keep features, not the output)",
-    )
-    _add_run_flags(p)
-    _add_config_flags(p, TrainConfig)
-
-    p = sub.add_parser("bench", help="time the training step of a preset (steady state)")
-    p.add_argument("preset", nargs="?", default="allen-cahn-twobody")
-    p.add_argument("--dim", type=_positive_int, default=DEMO_DIM)
-    p.add_argument("--steps", type=_positive_int, default=20, help="steps per timed window")
-    p.add_argument("--windows", type=_positive_int, default=5, help="timed windows (median)")
-    p.add_argument("--json", action="store_true")
-    _add_config_flags(p, TrainConfig, skip=("steps",))
-    _add_config_flags(p, ModelConfig)
-    return parser
+    except SystemExit as e:
+        if not e.code:
+            return None  # --help
+        command = f"{PROG} {argv[0]}" if argv[0] in _COMMANDS else PROG
+        raise CLIError(f"{_box_to_line(captured.getvalue())} (see `{command} --help`)") from None
+    sys.stderr.write(captured.getvalue())  # tyro's warnings, if any.
+    return args
 
 
 def _fmt(x) -> str:
@@ -294,68 +464,80 @@ def _cmd_list(args) -> int:
     return 0
 
 
-def _configs(args):
-    train_given, model_given = _given(args, TrainConfig), _given(args, ModelConfig)
-    return train_given, model_given
+def _x64_if(precision: str | None) -> None:
+    if precision == "float64":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
 
 
-def _cmd_train(args, demo: bool) -> int:
-    import jax
+def _directory(text: str | None) -> Path | None:
+    if text is not None and not text.strip():
+        raise CLIError(
+            "expected a directory, got an empty string (which would mean the current "
+            "directory; write `.` for that)"
+        )
+    return None if text is None else Path(text)
 
-    from ._presets import DEFAULT_PRESET, get_preset
+
+def run_config(args: Demo, argv: list[str]):
+    """The `RunConfig` a `train` or `demo` command line asks for: the preset's recipe with
+    the flags given applied (and checked)."""
+    from ._presets import get_preset
+
+    named = getattr(args, "preset", None)
+    preset = get_preset(named or DEFAULT_PRESET)
+    dim = args.dim if "--dim" in _flags(argv) else None
+    dim, model, train = _recipe(preset, args.recipe, dim, demo=named is None)
+    return preset.run_config(
+        dim,
+        pde_seed=args.pde_seed,
+        train=train.replace(**with_cadence(_given(argv, args.train))),
+        model=model.replace(**_given(argv, args.model)),
+    )
+
+
+def _cmd_train(args: Demo, argv: list[str]) -> int:
     from ._trainer import resume, train
 
-    train_given, model_given = _configs(args)
-    if train_given.get("precision") == "float64":
-        jax.config.update("jax_enable_x64", True)
-    common = dict(progress=not args.no_progress, plots=not args.no_plots, until=args.until)
-    if getattr(args, "resume", None) is not None:
-        overrides = {"steps", "lr", "rollbacks"}
-        extra = sorted(set(train_given) - overrides) + sorted(model_given)
-        if args.preset or args.dim or extra or args.out or args.overwrite:
-            given = [f"--{k.replace('_', '-')}" for k in extra]
-            given += [f for f, v in (("a preset", args.preset), ("--dim", args.dim)) if v]
-            given += [f for f, v in (("--out", args.out), ("--overwrite", args.overwrite)) if v]
+    train_given = _given(argv, args.train)
+    _x64_if(train_given.get("precision"))
+    run = args.run
+    common = dict(progress=not run.no_progress, plots=not run.no_plots, until=run.until)
+    resume_dir = _directory(getattr(args, "resume", None))
+    if resume_dir is not None:
+        allowed = {"--resume", "--steps", "--lr", "--rollbacks", "--until"}
+        allowed |= {"--no-progress", "--no-plots"}
+        extra = ["a preset"] if args.preset else []
+        extra += [f for f in _flags(argv) if f not in allowed]
+        if extra:
             raise CLIError(
                 "`--resume DIR` continues the run as configured in DIR/config.json; with it "
                 "only --steps, --lr, --rollbacks, --until, --no-progress and --no-plots may "
-                f"be given, got {', '.join(given)}"
+                f"be given, got {', '.join(extra)}"
             )
         from ._checkpoint import read_config
 
-        if read_config(args.resume).train.precision == "float64":
-            jax.config.update("jax_enable_x64", True)
-        changes = {k: train_given[k] for k in sorted(overrides) if k in train_given}
-        solver = resume(args.resume, **changes, **common)
+        _x64_if(read_config(resume_dir).train.precision)
+        solver = resume(resume_dir, **train_given, **common)
         out = None
     else:
-        name = args.preset or DEFAULT_PRESET
-        preset = get_preset(name)
-        dim = args.dim
-        if demo or args.preset is None:
-            dim = DEMO_DIM if dim is None else dim
-            train_given = {"steps": DEMO_STEPS, "eval_every": DEMO_EVAL_EVERY, **train_given}
-        dim = preset.default_dim if dim is None else dim
-        train_given = with_cadence(train_given)
-        recipe_model, recipe_train = preset.recipe(args.recipe, dim)
-        train_cfg = recipe_train.replace(**train_given)
-        model_cfg = recipe_model.replace(**model_given)
-        # Validates the dimension before anything is printed or created.
-        preset.run_config(dim, pde_seed=args.pde_seed, train=train_cfg, model=model_cfg)
-        out = args.out if args.out is not None else _default_out(name, dim)
-        print(f"training {name} d={dim} for {train_cfg.steps} steps -> {out}", flush=True)
+        cfg = run_config(args, argv)  # Checked before anything is printed or created.
+        name, dim = cfg.preset, cfg.pde.dim
+        out = _directory(run.out) or _default_out(name, dim)
+        print(f"training {name} d={dim} for {cfg.train.steps} steps -> {out}", flush=True)
         solver = train(
-            preset,
+            name,
             dim,
-            config=train_cfg,
-            model=model_cfg,
-            pde_seed=args.pde_seed,
+            config=cfg.train,
+            model=cfg.model,
+            pde_seed=cfg.pde.seed,
             out=out,
-            overwrite=args.overwrite,
+            overwrite=run.overwrite,
             **common,
         )
         solver.card.setdefault("run_dir", str(out))
-    if _report_moved(solver, getattr(args, "resume", None) or out):
+    if _report_moved(solver, resume_dir or out):
         return 1
     if solver.card.get("steps", 0) < solver.config.train.steps:
         print(
@@ -391,18 +573,16 @@ def _cmd_eval(args) -> int:
     return 0
 
 
-def _cmd_finetune(args) -> int:
+def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
     from ._solver import load
     from ._trainer import finetune
 
-    train_given = with_cadence(_given(args, TrainConfig))
-    if train_given.get("precision") == "float64":
-        import jax
-
-        jax.config.update("jax_enable_x64", True)
+    train_given = with_cadence(_given(argv, args.train))
+    _x64_if(train_given.get("precision"))
+    run = args.run
+    out = _directory(run.out)
     source = load(args.source)
     config = source.config.train.replace(**train_given)
-    out = args.out
     if out is None:
         name = args.pde or (source.config.preset or "pde")
         out = _default_out(f"finetune-{name}", source.pde.dim)
@@ -414,10 +594,10 @@ def _cmd_finetune(args) -> int:
         reset=args.reset,
         pde_seed=args.pde_seed,
         out=out,
-        overwrite=args.overwrite,
-        progress=not args.no_progress,
-        plots=not args.no_plots,
-        until=args.until,
+        overwrite=run.overwrite,
+        progress=not run.no_progress,
+        plots=not run.no_plots,
+        until=run.until,
     )
     solver.card.setdefault("run_dir", str(out))
     if _report_moved(solver, out):
@@ -428,7 +608,7 @@ def _cmd_finetune(args) -> int:
     return 0
 
 
-def _cmd_bench(args) -> int:
+def _cmd_bench(args: Bench, argv: list[str]) -> int:
     import statistics
 
     import jax
@@ -438,14 +618,14 @@ def _cmd_bench(args) -> int:
     from ._presets import build_model, get_preset
     from ._trainer import _keys, make_step
 
-    train_given, model_given = _configs(args)
-    if train_given.get("precision") == "float64":
-        jax.config.update("jax_enable_x64", True)
+    train_given = _given(argv, args.train)
+    _x64_if(train_given.get("precision"))
     preset = get_preset(args.preset)
+    dim = args.dim if "--dim" in _flags(argv) else preset.default_dim
     cfg = preset.run_config(
-        args.dim,
+        dim,
         train=preset.train.replace(**train_given),
-        model=preset.model.replace(**model_given),
+        model=preset.model.replace(**_given(argv, args.model)),
     )
     pde = cfg.pde.build()
     init_key, data_key = _keys(cfg.train.seed)
@@ -461,14 +641,14 @@ def _cmd_bench(args) -> int:
     rates, i = [], 1
     for _ in range(args.windows):
         t = time.perf_counter()
-        for _ in range(args.steps):
+        for _ in range(args.window_steps):
             model, state, loss, _ = step(model, state, pde, data_key, jnp.asarray(i, jnp.int32))
             i += 1
         jax.block_until_ready((model, loss))
-        rates.append(args.steps / (time.perf_counter() - t))
+        rates.append(args.window_steps / (time.perf_counter() - t))
     result = {
         "preset": args.preset,
-        "dim": args.dim,
+        "dim": dim,
         "batch": cfg.train.batch,
         "estimator": _estimator_label(cfg.train),
         "precision": cfg.train.precision,
@@ -481,9 +661,9 @@ def _cmd_bench(args) -> int:
         print(json.dumps(result))
     else:
         print(
-            f"{args.preset} d={args.dim} batch={cfg.train.batch} {result['estimator']} "
+            f"{args.preset} d={dim} batch={cfg.train.batch} {result['estimator']} "
             f"{cfg.train.precision} on {result['device']}: {result['its_per_s']:.1f} it/s "
-            f"(median of {args.windows} windows of {args.steps} steps; compile "
+            f"(median of {args.windows} windows of {args.window_steps} steps; compile "
             f"{compile_s:.1f} s)"
         )
     return 0
@@ -518,21 +698,18 @@ def _report_moved(solver, wanted) -> bool:
 
 
 def _main(argv) -> int:
-    parser = build_parser()
+    argv = [str(a) for a in (sys.argv[1:] if argv is None else argv)] or ["--help"]
+    commands = {
+        List: lambda args, argv: _cmd_list(args),
+        Train: _cmd_train,
+        Demo: _cmd_train,
+        Eval: lambda args, argv: _cmd_eval(args),
+        Finetune: _cmd_finetune,
+        Bench: _cmd_bench,
+    }
     try:
-        args = parser.parse_args(argv)
-        if args.command is None:
-            parser.print_help()
-            return 0
-        if args.command == "list":
-            return _cmd_list(args)
-        if args.command in ("train", "demo"):
-            return _cmd_train(args, demo=args.command == "demo")
-        if args.command == "eval":
-            return _cmd_eval(args)
-        if args.command == "finetune":
-            return _cmd_finetune(args)
-        return _cmd_bench(args)
+        args = parse(argv)
+        return 0 if args is None else commands[type(args)](args, argv)
     except CLIError as e:
         print(f"{PROG}: error: {_one_line(e)}", file=sys.stderr)
         return 2

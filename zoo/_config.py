@@ -7,22 +7,40 @@ the optimiser of the run.
 
 import dataclasses
 import difflib
+import functools
 import json
 import math
-from typing import Any, Literal
+import typing
+from typing import Any, Literal, get_args
 
 import optax
 
-SCHEDULES = ("linear", "cosine", "constant")
-ESTIMATORS = ("sparse", "dense", "exact")
-DISTRIBUTIONS = ("rademacher", "gaussian")
-LOSSES = ("published", "unbiased")
-INIT_BIASES = ("default", "residual")
+# The choices of a config field are its `Literal` annotation; these tuples are read off it
+# (for messages, scripts and the trainer), so the values are written once.
+Schedule = Literal["linear", "cosine", "constant"]
+Estimator = Literal["sparse", "dense", "exact"]
+Distribution = Literal["rademacher", "gaussian"]
+Loss = Literal["published", "unbiased"]
+InitBias = Literal["default", "residual"]
+Init = Literal["default", "protocol"]
+Precision = Literal["float32", "float64"]
+Network = Literal["mlp", "shared-mlp", "residual-mlp"]
+Activation = Literal["tanh", "sin", "silu", "gelu"]
+Freeze = Literal["none", "first", "last", "all-but-first", "all-but-last"]
+Evaluation = Literal["field", "point"]
+
+SCHEDULES = get_args(Schedule)
+ESTIMATORS = get_args(Estimator)
+DISTRIBUTIONS = get_args(Distribution)
+LOSSES = get_args(Loss)
+INIT_BIASES = get_args(InitBias)
+INITS = get_args(Init)
+PRECISIONS = get_args(Precision)
+NETWORKS = get_args(Network)
+ACTIVATIONS = get_args(Activation)
+FREEZES = get_args(Freeze)
+# `optimizer` is a `str`, not a `Literal`: it also takes "optax:NAME".
 OPTIMIZERS = ("adam", "natural-gradient", "lbfgs")
-INITS = ("default", "protocol")
-PRECISIONS = ("float32", "float64")
-NETWORKS = ("mlp", "shared-mlp", "residual-mlp")
-FREEZES = ("none", "first", "last", "all-but-first", "all-but-last")
 
 
 def _positive_int(obj, name: str, minimum: int = 1) -> None:
@@ -50,6 +68,22 @@ def _choice(obj, name: str, choices) -> None:
         )
 
 
+@functools.cache
+def _literal_fields(cls) -> tuple[tuple[str, tuple], ...]:
+    hints = typing.get_type_hints(cls)
+    return tuple(
+        (f.name, get_args(hints[f.name]))
+        for f in dataclasses.fields(cls)
+        if typing.get_origin(hints[f.name]) is Literal
+    )
+
+
+def _choices(obj) -> None:
+    """Check every `Literal` field of `obj` against the values of its annotation."""
+    for name, choices in _literal_fields(type(obj)):
+        _choice(obj, name, choices)
+
+
 def _from_dict(cls, data: dict, where: str):
     if not isinstance(data, dict):
         raise ValueError(f"{where} must be a JSON object, got {type(data).__name__}.")
@@ -70,89 +104,102 @@ class TrainConfig:
     Defaults are the published protocol: Adam, learning rate 1e-3 decaying
     linearly to 0 over `steps`, 100 fresh collocation points per step, sparse STDE with
     16 samples, relative L2 error of the final model on 20 000 streamed test points.
-
-    **Fields:**
-
-    - `steps`: optimiser steps in the whole run (the schedule decays over these).
-    - `batch`: collocation points per step, drawn fresh every step.
-    - `lr`, `schedule`: peak learning rate; `"linear"` (to 0 at `steps`), `"cosine"`
-      or `"constant"`.
-    - `estimator`: `"sparse"` (`stde.SparseSTDE`), `"dense"` (`stde.DenseSTDE` with
-      `distribution`) or `"exact"` (`stde.Exact`); `num_samples`: $|J|$.
-    - `loss`: `"published"`, the mean of the squared single estimate (biased upward by
-      the estimator's variance), or `"unbiased"`, the mean of the product of two
-      estimates with independent keys.
-    - `precision`: parameter and collocation dtype; `"float64"` needs
-      `jax.config.update("jax_enable_x64", True)`.
-    - `seed`: initialisation and data stream (the PDE has its own seed).
-    - `log_every`, `eval_every`, `checkpoint_every`: cadences in steps (0: only at the
-      end). The final step is always logged, evaluated and checkpointed.
-    - `n_test`, `eval_batch`, `test_seed`: test points, streamed `eval_batch` at a time
-      (None: chosen from the dimension), from a key independent of `seed`.
-    - `devices`: data-parallel over the first `devices` devices (None: all of them); the
-      full batch is drawn from the same key whatever the count and then sharded, so
-      results depend on it only through float reduction order. `batch` must divide by it.
-    - `rollbacks`, `rollback_factor`: on a non-finite loss, go back to the last
-      checkpoint (kept in memory too) and go on with the learning rate multiplied by
-      `rollback_factor`, at most `rollbacks` times; 0 stops with
-      `zoo.NonFiniteLossError`. A rollback rewrites `lr` and `rollbacks` in the run's
-      config (so a resume continues with the reduced rate) and logs an event record.
-    - `init_bias`: `"residual"` sets the network's output bias before the first step by
-      Gauss-Newton on the mean squared PDE residual over `10 * batch` seeded points (the
-      rest of the network as initialised). Where the solution is nearly the ansatz factor
-      times a constant (the three-body presets: ~10 (1 - |x|^2)), that constant is what
-      Adam's bounded steps otherwise spend thousands of steps reaching.
-    - `optimizer`: `"adam"` (the published protocol); `"lbfgs"` (`optax.lbfgs` with its
-      zoom line search on each step's loss: meant for a fixed point set,
-      `resample_every=0`; `lr` is ignored); `"optax:NAME"`, any optax optimiser that
-      takes a learning rate first (`"optax:sgd"`, `"optax:lion"`, ...); or
-      `"natural-gradient"`: Gauss-Newton
-      in sample space by the Woodbury identity with SPRING momentum
-      (`zoo/_natgrad.py`): each step solves a `batch x batch` system built from the
-      per-point residual gradients, `lr` scales the step (about 0.1 to 1), `damping` is
-      the Tikhonov term relative to the mean diagonal of $J J^\\top$ and `momentum` the
-      SPRING momentum. A step costs about `batch` backward passes.
-    - `init`: `"default"` (Kaiming-uniform, zero biases; see `models.MLP`) or
-      `"protocol"`, the published reference code's initialisation ($W \\sim
-      U(\\pm 1/\\sqrt{\\text{fan_in}})$, $b \\sim U(\\pm 1/\\sqrt{\\text{fan_out}})$).
-    - `warmup`: a first phase, itself a `TrainConfig` (its own optimiser, `steps`,
-      `batch`, estimator, learning rate; no warm-up of its own), run for its `steps`
-      before this configuration takes over for the rest of `steps` (which counts both
-      phases; this optimiser's schedule runs over the rest). Cheap Adam steps learn the
-      coarse part of the solution; a second-order phase then refines it.
-    - `resample_every`: draw fresh collocation points (and estimator keys) every this
-      many steps; 0 keeps the first step's points for the whole run (a fixed point set).
-    - `with_replacement`: sparse STDE draws its coordinates with replacement (`True`) or without
-      (`False`, as the published reference code).
+    Each field's docstring below is also its `python -m zoo train --help` text.
     """
 
     steps: int = 10_000
+    """Optimiser steps in the whole run, warm-up included; the schedule decays over them
+    (an int >= 1)."""
     batch: int = 100
+    """Collocation points per step, drawn fresh at each resampling (an int >= 1; must
+    divide by `devices`)."""
     lr: float = 1e-3
-    schedule: Literal["linear", "cosine", "constant"] = "linear"
-    estimator: Literal["sparse", "dense", "exact"] = "sparse"
+    """Peak learning rate (> 0). Scales the step for `"natural-gradient"` (about 0.1 to
+    1); ignored by `"lbfgs"`, which runs a line search."""
+    schedule: Schedule = "linear"
+    """Learning-rate schedule over `steps`: `"linear"` (decays to 0 at the last step),
+    `"cosine"` (cosine decay to 0) or `"constant"`."""
+    estimator: Estimator = "sparse"
+    """Estimator of the PDE operator: `"sparse"` (`stde.SparseSTDE`, random coordinates),
+    `"dense"` (`stde.DenseSTDE`, random directions from `distribution`) or `"exact"`
+    (`stde.Exact`, all d coordinates: d times the cost of one sample)."""
     num_samples: int = 16
-    distribution: Literal["rademacher", "gaussian"] = "rademacher"
-    loss: Literal["published", "unbiased"] = "published"
-    precision: Literal["float32", "float64"] = "float32"
+    """Random samples per point for the `"sparse"` and `"dense"` estimators, the paper's
+    |J| (an int >= 1; unused by `"exact"`)."""
+    distribution: Distribution = "rademacher"
+    """Directions of the `"dense"` estimator: `"rademacher"` (entries +-1) or `"gaussian"`
+    (standard normal)."""
+    loss: Loss = "published"
+    """`"published"`: mean of the squared single estimate of the residual (biased upward
+    by the estimator's variance); `"unbiased"`: mean of the product of two estimates with
+    independent keys (twice the samples)."""
+    precision: Precision = "float32"
+    """Parameter and collocation dtype, `"float32"` or `"float64"` (the command line turns
+    on `jax_enable_x64` for it; the Python API needs
+    `jax.config.update("jax_enable_x64", True)`)."""
     seed: int = 0
+    """Seed of the initialisation and of the collocation-point stream (an int >= 0; the
+    PDE's random coefficients have their own seed)."""
     log_every: int = 100
+    """Write the loss to `metrics.jsonl` every this many steps (an int >= 1; the final
+    step is always logged)."""
     eval_every: int = 1000
+    """Evaluate the relative L2 error every this many steps (an int >= 0; 0: only at the
+    end, which is always evaluated)."""
     checkpoint_every: int = 1000
+    """Write `checkpoint.eqx` every this many steps (an int >= 0; 0: only at the end,
+    which is always checkpointed)."""
     n_test: int = 20_000
+    """Test points of each evaluation (an int >= 1)."""
     eval_batch: int | None = None
+    """Test points evaluated at a time, to bound memory (an int >= 1; None: chosen from
+    the dimension)."""
     test_seed: int = 12345
+    """Seed of the test points, independent of `seed` so every run of a PDE is scored on
+    the same points (an int >= 0)."""
     devices: int | None = None
+    """Data-parallel over the first this many devices (an int >= 1; None: all of them).
+    The full batch is drawn from the same key whatever the count and then sharded, so
+    results depend on it only through float reduction order."""
     rollbacks: int = 0
+    """On a non-finite loss, go back to the last checkpoint (kept in memory too) and go on
+    with the learning rate multiplied by `rollback_factor`, at most this many times (an
+    int >= 0; 0 stops with `zoo.NonFiniteLossError`). A rollback rewrites `lr` and
+    `rollbacks` in the run's config, so a resume continues with the reduced rate."""
     rollback_factor: float = 0.5
-    init_bias: Literal["default", "residual"] = "default"
+    """Learning-rate factor applied at each rollback (a number in (0, 1))."""
+    init_bias: InitBias = "default"
+    """`"residual"`: before the first step, set the network's output bias by Gauss-Newton
+    on the mean squared PDE residual over `10 * batch` seeded points; where the solution
+    is nearly the ansatz factor times a constant (the three-body presets), that constant
+    is what Adam otherwise spends thousands of steps reaching. `"default"`: leave it."""
     optimizer: str = "adam"
+    """`"adam"` (the published protocol); `"natural-gradient"` (Gauss-Newton in sample
+    space by the Woodbury identity with SPRING momentum: each step solves a `batch x
+    batch` system and costs about `batch` backward passes); `"lbfgs"` (`optax.lbfgs` with
+    a zoom line search, for a fixed point set: `resample_every=0`); or `"optax:NAME"`, any
+    optax optimiser taking the learning rate first (`"optax:sgd"`, `"optax:lion"`)."""
     damping: float = 1e-3
+    """`"natural-gradient"` only: Tikhonov damping relative to the mean diagonal of
+    J J^T (a number >= 0)."""
     momentum: float = 0.9
-    init: Literal["default", "protocol"] = "default"
+    """`"natural-gradient"` only: SPRING momentum (a number in [0, 1))."""
+    init: Init = "default"
+    """Network initialisation: `"default"` (Kaiming-uniform weights, zero biases; see
+    `models.MLP`) or `"protocol"`, the published reference code's (W ~ U(+-1/sqrt(fan_in)),
+    b ~ U(+-1/sqrt(fan_out)))."""
     with_replacement: bool = True
+    """Whether the `"sparse"` estimator draws its coordinates with replacement (`True`)
+    or without (`False`, as the published reference code)."""
     resample_every: int = 1
+    """Draw fresh collocation points (and estimator keys) every this many steps (an
+    int >= 0; 0 keeps the first step's points for the whole run)."""
     warmup: "TrainConfig | None" = None
+    """A first phase, itself a `TrainConfig` without a warm-up of its own (its optimiser,
+    `steps`, `batch`, estimator, learning rate), run for its `steps` before this
+    configuration takes over for the rest of `steps`; None: one phase. Cheap Adam steps
+    learn the coarse solution, a second-order phase refines it. On the command line, a
+    JSON object of fields, e.g. `'{"steps": 3000}'`."""
 
     def __post_init__(self):
         for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
@@ -210,13 +257,7 @@ class TrainConfig:
                 f"`TrainConfig.optimizer` must be one of {list(OPTIMIZERS)} or 'optax:NAME' "
                 f"with NAME an optax optimiser (e.g. 'optax:sgd'), got {self.optimizer!r}."
             )
-        _choice(self, "init", INITS)
-        _choice(self, "schedule", SCHEDULES)
-        _choice(self, "init_bias", INIT_BIASES)
-        _choice(self, "estimator", ESTIMATORS)
-        _choice(self, "distribution", DISTRIBUTIONS)
-        _choice(self, "loss", LOSSES)
-        _choice(self, "precision", PRECISIONS)
+        _choices(self)
 
     def replace(self, **changes) -> "TrainConfig":
         """A copy with `changes` applied (validated).
@@ -260,26 +301,30 @@ def without_bookkeeping(config: TrainConfig) -> TrainConfig:
 
 @dataclasses.dataclass(frozen=True)
 class ModelConfig:
-    """The field network inside the PDE's hard-constraint ansatz.
+    """The field network inside the PDE's hard-constraint ansatz."""
 
-    **Fields:** `network` (`"mlp"`, `"shared-mlp"`, `"residual-mlp"`, see `models`),
-    `width`, `depth` (linear layers in total: 4 is d -> 128 -> 128 -> 128 -> 1),
-    `activation` (`"tanh"`, `"sin"`, `"silu"`, `"gelu"`), `block_size` (shared-mlp only),
-    `num_frequencies` (Fourier modes of the periodic embedding, periodic PDEs only).
-    """
-
-    network: Literal["mlp", "shared-mlp", "residual-mlp"] = "mlp"
+    network: Network = "mlp"
+    """`"mlp"` (`models.MLP`), `"shared-mlp"` (first-layer weight shared over blocks of
+    `block_size` input coordinates: parameters independent of the dimension) or
+    `"residual-mlp"` (skip connections between hidden layers); see `models`."""
     width: int = 128
+    """Units of every hidden layer (an int >= 1)."""
     depth: int = 4
-    activation: str = "tanh"
+    """Linear layers in total, output layer included: 4 is d -> 128 -> 128 -> 128 -> 1
+    (an int >= 1)."""
+    activation: Activation = "tanh"
+    """Hidden-layer activation: `"tanh"`, `"sin"`, `"silu"` or `"gelu"`."""
     block_size: int = 1
+    """`"shared-mlp"` only: input coordinates per shared block (an int >= 1 dividing the
+    dimension)."""
     num_frequencies: int = 1
+    """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
+    coordinate (an int >= 1)."""
 
     def __post_init__(self):
-        _choice(self, "network", NETWORKS)
         for name in ("width", "depth", "block_size", "num_frequencies"):
             _positive_int(self, name)
-        _choice(self, "activation", ("tanh", "sin", "silu", "gelu"))
+        _choices(self)
 
     def replace(self, **changes) -> "ModelConfig":
         return dataclasses.replace(self, **changes)
@@ -347,13 +392,12 @@ class RunConfig:
     pde: PDESpec | None
     model: ModelConfig
     train: TrainConfig
-    freeze: str = "none"
+    freeze: Freeze = "none"
     init_from: str | None = None
-    evaluation: Literal["field", "point"] = "field"
+    evaluation: Evaluation = "field"
 
     def __post_init__(self):
-        _choice(self, "freeze", FREEZES)
-        _choice(self, "evaluation", ("field", "point"))
+        _choices(self)
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
