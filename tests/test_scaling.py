@@ -96,6 +96,85 @@ def test_incomplete_environment(monkeypatch):
         dist.maybe_initialize()
 
 
+@pytest.fixture
+def starts(monkeypatch):
+    """A clean launch environment, and the calls `maybe_initialize` makes to
+    `jax.distributed.initialize` (recorded, not made)."""
+    import jax
+
+    for name in list(os.environ):
+        if name.startswith(("STDE_", "SLURM_", "OMPI_", "TPU_")):
+            monkeypatch.delenv(name)
+    calls = []
+    monkeypatch.setattr(jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.setattr(jax.distributed, "initialize", lambda *args: calls.append(args))
+    monkeypatch.setattr(jax.config, "update", lambda *args: None)  # Collectives: gloo.
+    return monkeypatch, calls
+
+
+SLURM = dict(SLURM_JOB_ID="7", SLURM_STEP_NODELIST="n[1-2]", SLURM_PROCID="1")
+LAUNCHES = {
+    "Slurm": {**SLURM, "SLURM_STEP_NUM_TASKS": "2", "SLURM_NTASKS": "2", "SLURM_LOCALID": "0"},
+    "Open MPI": dict(
+        OMPI_MCA_orte_hnp_uri="1.0;tcp://10.0.0.1:3",
+        OMPI_COMM_WORLD_RANK="0",
+        OMPI_COMM_WORLD_SIZE="4",
+    ),
+    "Cloud TPU (GKE)": dict(TPU_WORKER_ID="0", TPU_WORKER_HOSTNAMES="h0,h1"),
+}
+
+
+@pytest.mark.parametrize("launcher", LAUNCHES)
+def test_a_launcher_of_several_processes_starts_jax_detection(starts, launcher):
+    monkeypatch, calls = starts
+    for name, value in LAUNCHES[launcher].items():
+        monkeypatch.setenv(name, value)
+    assert dist.detect_launcher() == launcher
+    assert dist.maybe_initialize() and calls == [()]  # JAX reads the cluster itself.
+
+
+def test_our_variables_are_explicit_and_win(starts):
+    monkeypatch, calls = starts
+    for name, value in LAUNCHES["Slurm"].items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("STDE_COORDINATOR", "host0:1234")
+    monkeypatch.setenv("STDE_NUM_PROCESSES", "2")
+    monkeypatch.setenv("STDE_PROCESS_ID", "1")
+    assert dist.maybe_initialize() and calls == [("host0:1234", 2, 1)]
+
+
+def test_one_process_stays_a_plain_run(starts):
+    monkeypatch, calls = starts
+    assert not dist.maybe_initialize()  # No launcher, no variables.
+    for name, value in {**SLURM, "SLURM_STEP_NUM_TASKS": "1"}.items():
+        monkeypatch.setenv(name, value)
+    assert dist.detect_launcher() is None and not dist.maybe_initialize()
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "2")
+    monkeypatch.setenv("STDE_DISTRIBUTED", "0")  # Opted out.
+    assert not dist.maybe_initialize() and calls == []
+
+
+def test_several_processes_asked_for_but_no_cluster(starts):
+    monkeypatch, calls = starts
+    monkeypatch.setenv("STDE_NUM_PROCESSES", "2")
+    with pytest.raises(ValueError, match="`STDE_COORDINATOR` is not, and no launcher JAX"):
+        dist.maybe_initialize()
+    monkeypatch.delenv("STDE_NUM_PROCESSES")
+    monkeypatch.setenv("STDE_DISTRIBUTED", "1")
+
+    def no_cluster(*args):  # What JAX raises when it detects nothing.
+        raise ValueError("coordinator_address should be defined.")
+
+    import jax
+
+    monkeypatch.setattr(jax.distributed, "initialize", no_cluster)
+    with pytest.raises(ValueError, match=r"STDE_DISTRIBUTED=1\) but `jax.distributed.initial"):
+        dist.maybe_initialize()
+    monkeypatch.setenv("STDE_DISTRIBUTED", "yes")
+    with pytest.raises(ValueError, match="`STDE_DISTRIBUTED` must be 0, 1 or auto"):
+        dist.maybe_initialize()
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

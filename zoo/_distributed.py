@@ -9,10 +9,12 @@ gradient. With `jax_threefry_partitionable` (JAX's default) each device generate
 its own rows of the same random stream, so a run on N devices sees the points of a run
 on one and differs from it only in the order of float reductions.
 
-Multi-host: set `STDE_COORDINATOR` (`host:port` of process 0), `STDE_NUM_PROCESSES` and
-`STDE_PROCESS_ID` in every process; `zoo.train` then calls `jax.distributed.initialize`
-before touching a device, the mesh spans the devices of all processes, and only process 0
-writes the run directory.
+Multi-host: run the same command in every process. Under a launcher that
+`jax.distributed.initialize()` configures by itself (Slurm's `srun`, Open MPI's `mpirun`, a
+Cloud TPU pod) nothing more is needed; elsewhere set `STDE_COORDINATOR` (`host:port` of
+process 0), `STDE_NUM_PROCESSES` and `STDE_PROCESS_ID`. `zoo.train` calls
+`maybe_initialize` before touching a device, the mesh spans the devices of all processes,
+and only process 0 writes the run directory.
 """
 
 import os
@@ -23,37 +25,89 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 AXIS = "data"
 _ENV = ("STDE_COORDINATOR", "STDE_NUM_PROCESSES", "STDE_PROCESS_ID")
+# Launchers `jax.distributed.initialize()` detects and configures on its own (coordinator,
+# process count and index), each with the variables JAX reads to detect it, the last one
+# holding the number of processes started: a single process under them (`sbatch` without
+# `srun`, a one-rank `mpirun`) stays a plain run.
+_LAUNCHERS = {
+    "Slurm": ("SLURM_JOB_ID", "SLURM_STEP_NODELIST", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS"),
+    "Open MPI": ("OMPI_MCA_orte_hnp_uri", "OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
+    "Cloud TPU (GKE)": ("TPU_WORKER_ID", "TPU_WORKER_HOSTNAMES"),
+}
+
+
+def detect_launcher(environ=os.environ) -> str | None:
+    """The launcher (a `_LAUNCHERS` name) that started this process among several, or None."""
+    for name, variables in _LAUNCHERS.items():
+        if all(environ.get(v) for v in variables):
+            count = environ[variables[-1]]
+            if name.startswith("Cloud TPU"):  # A comma-separated list of hosts.
+                count = str(len(count.split(",")))
+            if count.isdigit() and int(count) > 1:
+                return name
+    return None
 
 
 def maybe_initialize() -> bool:
-    """Call `jax.distributed.initialize` from the `STDE_*` environment, once.
+    """Start JAX's distributed runtime when this process is one of several, once.
 
-    Reads `STDE_COORDINATOR` (`host:port`), `STDE_NUM_PROCESSES` and `STDE_PROCESS_ID`;
-    without `STDE_COORDINATOR` this does nothing (one process). On CPU the collectives
-    default to gloo (`STDE_CPU_COLLECTIVES` overrides), which multi-process CPU runs need.
+    In order: `STDE_DISTRIBUTED=0` never starts it; `STDE_COORDINATOR` (`host:port`) with
+    `STDE_NUM_PROCESSES` and `STDE_PROCESS_ID` starts it explicitly; otherwise a launcher
+    of several processes (Slurm `srun`, Open MPI `mpirun`, a GKE TPU slice: see
+    `detect_launcher`), or `STDE_DISTRIBUTED=1` (e.g. on a Cloud TPU VM pod), starts it
+    through `jax.distributed.initialize()`'s own cluster detection. Otherwise the run is
+    one process. On CPU the collectives default to gloo (`STDE_CPU_COLLECTIVES`
+    overrides), which multi-process CPU runs need.
 
     **Returns:** whether JAX runs distributed (now or from an earlier call).
 
-    **Raises:** `ValueError` if the variables are incomplete or not integers.
+    **Raises:** `ValueError` if the variables are incomplete or not integers, or if
+    several processes were asked for (`STDE_DISTRIBUTED=1`, or `STDE_NUM_PROCESSES` or
+    `STDE_PROCESS_ID` without `STDE_COORDINATOR`) but JAX detects no cluster.
     """
     if jax.distributed.is_initialized():
         return True
-    coordinator = os.environ.get("STDE_COORDINATOR")
-    if not coordinator:
+    mode = os.environ.get("STDE_DISTRIBUTED", "auto")
+    if mode not in ("auto", "0", "1"):
+        raise ValueError(f"`STDE_DISTRIBUTED` must be 0, 1 or auto, got {mode!r}.")
+    if mode == "0":
         return False
-    try:
-        num_processes = int(os.environ["STDE_NUM_PROCESSES"])
-        process_id = int(os.environ["STDE_PROCESS_ID"])
-    except (KeyError, ValueError):
+    coordinator = os.environ.get("STDE_COORDINATOR")
+    launcher = detect_launcher()
+    if coordinator:
+        try:
+            args = (coordinator, int(os.environ["STDE_NUM_PROCESSES"]))
+            args += (int(os.environ["STDE_PROCESS_ID"]),)
+        except (KeyError, ValueError):
+            raise ValueError(
+                "`STDE_COORDINATOR` is set, so `STDE_NUM_PROCESSES` and `STDE_PROCESS_ID` "
+                f"must be set to integers too; got { {k: os.environ.get(k) for k in _ENV} }."
+            ) from None
+    elif launcher or mode == "1":
+        args = ()  # JAX reads the cluster's own variables (or the TPU metadata server).
+    elif any(os.environ.get(k) for k in _ENV[1:]):
         raise ValueError(
-            "`STDE_COORDINATOR` is set, so `STDE_NUM_PROCESSES` and `STDE_PROCESS_ID` must "
-            f"be set to integers too; got { {k: os.environ.get(k) for k in _ENV} }."
-        ) from None
+            "`STDE_NUM_PROCESSES` or `STDE_PROCESS_ID` is set but `STDE_COORDINATOR` is not, "
+            "and no launcher JAX detects (Slurm srun, Open MPI mpirun, Cloud TPU) started "
+            "this process: set `STDE_COORDINATOR` to process 0's host:port."
+        )
+    else:
+        return False
     # Only read by the CPU client, and only before it is created.
     jax.config.update(
         "jax_cpu_collectives_implementation", os.environ.get("STDE_CPU_COLLECTIVES", "gloo")
     )
-    jax.distributed.initialize(coordinator, num_processes, process_id)
+    try:
+        jax.distributed.initialize(*args)
+    except ValueError as e:
+        if args:
+            raise
+        # JAX found no cluster to read the processes from.
+        raise ValueError(
+            f"several processes were asked for ({launcher or 'STDE_DISTRIBUTED=1'}) but "
+            f"`jax.distributed.initialize()` could not configure them ({e}): set "
+            "`STDE_COORDINATOR`, `STDE_NUM_PROCESSES` and `STDE_PROCESS_ID`."
+        ) from None
     return True
 
 
