@@ -176,8 +176,7 @@ def make_model(case, d, width, depth, block_size, key):
     else:
         net = models.MLP(d, width=width, depth=depth, key=key)
     # Biharmonic / 4th order: the clamped-plate ansatz; Laplacian: the Dirichlet one.
-    ansatz = models.ClampedBallAnsatz if case == "order4" else models.BallAnsatz
-    return ansatz(net)
+    return models.Constrained(net, stde.BallAnsatz(power=2 if case == "order4" else 1))
 
 
 def make_loss(case, engine, num, batch):

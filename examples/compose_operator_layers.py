@@ -34,11 +34,11 @@ def forcing(x):
 class PDESolution(eqx.Module):
     """The user's model: a hard-constrained field and the operator that defines its PDE."""
 
-    u: models.BallAnsatz
+    u: models.Constrained
     operator: models.AbstractOperatorLayer
 
     def __init__(self, dim: int, num_samples: int, *, key):
-        self.u = models.BallAnsatz(models.MLP(dim, 32, 3, key=key))
+        self.u = models.Constrained(models.MLP(dim, 32, 3, key=key), stde.BallAnsatz())
         lap = models.OperatorLayer(stde.Laplacian(), stde.SparseSTDE(num_samples))
         mixed = models.OperatorLayer(stde.Partial((0, 0, 1)), stde.Exact())
         self.operator = lap + 0.5 * mixed

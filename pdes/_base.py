@@ -90,9 +90,12 @@ class AbstractPDE(eqx.Module):
       domain (the closed form, or a numerical reference); without one (the parabolic
       PDEs, known only at their `reference_point`; a `pdes.CustomPDE` given no solution)
       it raises `ValueError`. Implied by `has_exact_solution`.
-    - `rebuildable` (a class flag): `pdes.get(**pde.config())` rebuilds the PDE (it is
-      registered by name and its parameters are JSON); without it (a PDE holding Python
-      callables, such as `pdes.CustomPDE`) `config` raises `ValueError`.
+    - `rebuildable` (a class flag): `config()` is a JSON-able dict that identifies the
+      PDE (the same config, the same PDE) and rebuilds it: `pdes.get(**pde.config())`
+      for the catalogue's PDEs, your own constructor for a subclass of yours (`zoo`
+      records it in run directories and asks for the instance, `pde=`). Without it (a
+      PDE holding Python callables, such as `pdes.CustomPDE`) `config` raises
+      `ValueError`.
     """
 
     name: AbstractVar[str]
@@ -128,7 +131,8 @@ class AbstractPDE(eqx.Module):
         only when `has_reference_solution`."""
 
     def config(self) -> dict:
-        """A JSON-able dict such that `pdes.get(**pde.config())` rebuilds this PDE.
+        """A JSON-able dict that identifies this PDE: `pdes.get(**pde.config())` rebuilds
+        it (for a subclass of your own, outside the catalogue, your constructor does).
 
         **Raises:** `ValueError` unless the PDE is `rebuildable`.
         """

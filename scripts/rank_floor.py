@@ -25,6 +25,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import stde
 import zoo
 from zoo._evaluate import sample
 
@@ -43,7 +44,7 @@ def floors(preset, pde_seed):
     cfg = preset.run_config(args.dim, pde_seed=pde_seed)
     pde = cfg.pde.build()
     ansatz = pde.ansatz
-    if ansatz.kind not in ("ball", "clamped-ball") or not hasattr(pde, "exact_solution"):
+    if not isinstance(ansatz, stde.BallAnsatz) or not pde.has_exact_solution:
         raise SystemExit(f"error: {preset.name} is not a ball PDE with an exact solution")
     d, width = pde.dim, cfg.model.width
     ranks = sorted({min(k, d) for k in (args.ranks or [0, width, 4 * width, d])})

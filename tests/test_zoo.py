@@ -14,6 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import models
 import pdes
 import zoo
 from zoo import _evaluate
@@ -98,9 +99,16 @@ def test_build_model_uses_the_recommended_ansatz(getkey):
     model = zoo.build_model(pde, MODEL, key=getkey())
     x = jnp.array([0.3, -0.2, 0.5, 0.0])  # t = 0: the initial condition holds exactly
     assert jnp.allclose(model(x), pde.initial_condition(x[:3]))
+    assert model.ansatz == pde.ansatz
     ball = zoo.build_model(pdes.get(PRESET, dim=DIM), MODEL, key=getkey())
     on_sphere = jnp.array([1.0, 0.0, 0.0, 0.0], jnp.float32)
     assert ball(on_sphere) == 0
+    # Periodic space: the network sees x through a periodic embedding, inside the ansatz.
+    kdv = pdes.get("kdv-1d")
+    periodic = zoo.build_model(kdv, MODEL, key=getkey())
+    assert isinstance(periodic.net, models.Embedded) and periodic.ansatz == kdv.ansatz
+    y = jnp.array([-0.3, 0.4], jnp.float32)
+    assert jnp.allclose(periodic(y), periodic(y.at[0].add(2.0)), atol=1e-6)
 
 
 def test_published_table():
