@@ -131,7 +131,6 @@ def _config_flags(info: StructTypeInfo):
             object.__setattr__(config, name, value)
         return config
 
-    unchecked.__doc__ = f"`{cls.__name__}` fields: each flag given changes that field alone."
     return StructConstructorSpec(unchecked, tuple(fields))
 
 
@@ -168,7 +167,9 @@ class Demo:
     """best: the zoo's recommendation; protocol: the published one (published PDEs only)."""
     run: OmitArgPrefixes[RunFlags] = RunFlags()
     train: TrainFlags = TrainConfig()
+    """The recipe's training config; each flag given changes that field alone."""
     model: ModelFlags = ModelConfig()
+    """The recipe's network; each flag given changes that field alone."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,7 +199,7 @@ class Eval:
     """Test points (default: 20 000; field PDEs only)."""
     batch_size: Annotated[int | None, arg(metavar="N")] = None
     """Test points evaluated at a time (default: chosen from the dimension)."""
-    seed: int | None = None
+    seed: Annotated[int | None, arg(metavar="INT")] = None
     """Seed of the test points; None: the run's test_seed."""
     json: bool = False
     """Print the result as one JSON object."""
@@ -220,7 +221,8 @@ class Finetune:
     """last: start with the output layer at zero (keep the features, not the output)."""
     run: OmitArgPrefixes[RunFlags] = RunFlags()
     train: TrainFlags = TrainConfig()
-    """The source's training config, changed by the flags given."""
+    """The source's training config; each flag given changes that field alone (the
+    defaults shown are TrainConfig's own)."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -238,8 +240,10 @@ class Bench:
     json: bool = False
     """Print the result as one JSON object."""
     train: TrainFlags = TrainConfig()
-    """The preset's training config, changed by the flags given (--steps is unused)."""
+    """The preset's training config; each flag given changes that field alone (--steps is
+    unused)."""
     model: ModelFlags = ModelConfig()
+    """The preset's network; each flag given changes that field alone."""
 
 
 def _peek(argv: list[str], flag: str) -> str | None:
