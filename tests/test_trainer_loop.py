@@ -101,18 +101,23 @@ def test_a_rollback_inside_a_chunk_does_not_recompile(tmp_path, monkeypatch):
     # A configuration of its own (batch 6), so that no earlier test compiled its loop.
     config = DIVERGES_AT_3.replace(batch=6, rollbacks=2, rollback_factor=0.1, log_every=4)
     events = []
-    update, rollback = _trainer._update, _trainer._rollback
+    rollback, evaluate, make_chunk = _trainer._rollback, _trainer._evaluate, _trainer.make_chunk
 
-    def traced(*args, **kwargs):  # Runs once per trace of the loop, not per step.
-        events.append("trace")
-        return update(*args, **kwargs)
+    def compiled(name, seconds, **kwargs):
+        if name == "/jax/core/compile/backend_compile_duration":
+            events.append("compile")
 
-    def rolled_back(*args, **kwargs):
-        events.append("rollback")
-        return rollback(*args, **kwargs)
+    def marked(event, function):
+        def run(*args, **kwargs):
+            events.append(event)
+            return function(*args, **kwargs)
 
-    monkeypatch.setattr(_trainer, "_update", traced)
-    monkeypatch.setattr(_trainer, "_rollback", rolled_back)
+        return run
+
+    monkeypatch.setattr(_trainer, "_rollback", marked("rollback", rollback))
+    # The final evaluation compiles its own functions.
+    monkeypatch.setattr(_trainer, "_evaluate", marked("evaluate", evaluate))
+    monkeypatch.setattr(_trainer, "make_chunk", lambda *a: marked("chunk", make_chunk(*a)))
 
     def run(out, **kwargs):
         with warnings.catch_warnings():
@@ -122,11 +127,19 @@ def test_a_rollback_inside_a_chunk_does_not_recompile(tmp_path, monkeypatch):
                 **kwargs,
             )  # fmt: skip
 
-    chunked = run(tmp_path / "chunked")
-    assert "rollback" in events and "trace" in events
-    assert "trace" not in events[events.index("rollback") :]
+    jax.monitoring.register_event_duration_secs_listener(compiled)
+    try:
+        chunked = run(tmp_path / "chunked")
+    finally:
+        jax.monitoring.unregister_event_duration_listener(compiled)
+    assert events.count("rollback") == 1 and "compile" in events[: events.index("evaluate")]
+    # The first chunk compiles the loop; nothing compiles after it until the final
+    # evaluation: not the next chunk (on the first's outputs), not the loop with the
+    # smaller learning rate after the rollback, nor on the restored checkpoint's arrays.
+    second = events.index("chunk", events.index("chunk") + 1)
+    assert "compile" not in events[second : events.index("evaluate")], events
     # The same run one step per dispatch (a callback may stop it after any step): the
-    # same rollbacks (at step 3, inside the chunk of steps 2 to 4), records and model.
+    # same rollback (at step 3, inside the chunk of steps 2 to 4), records and model.
     stepped = run(tmp_path / "stepped", callback=lambda step, loss: None)
     records = zoo.read_metrics(tmp_path / "chunked")
     assert [r["diverged_at"] for r in records if r.get("event") == "rollback"] == [3]

@@ -265,12 +265,13 @@ def _phased(config: TrainConfig, freeze: str, jitted) -> Callable:
         # arithmetic (and float64 schedules keep every digit of it).
         lr = jnp.asarray(lr)
         index, *args = (np.int32(a) for a in (index, *args))
-        # Several processes: every input must be a global array (replicated here);
-        # `replicate` is a no-op on arrays that already are.
-        if jax.process_count() > 1:
-            model, opt_state, pde, data_key, lr = dist.replicate(
-                (model, opt_state, pde, data_key, lr), mesh
-            )
+        # Every input placed as the outputs are, replicated over the mesh (`replicate` is a
+        # no-op on arrays that already are): otherwise the second call, on the first's
+        # outputs, would compile again; and with several processes every input must be a
+        # global array.
+        model, opt_state, pde, data_key, lr = dist.replicate(
+            (model, opt_state, pde, data_key, lr), mesh
+        )
         # Two phases: each updates its own half of the state.
         state = opt_state if then is None else opt_state[phase]
         statics = (step_config, freeze, dtype, mesh)
