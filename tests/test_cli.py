@@ -140,14 +140,14 @@ def _shown(value) -> str:
 
 @pytest.mark.parametrize("preset", [None, "allen-cahn-twobody", "kdv-1d"])
 def test_help_lists_every_config_field_with_help_and_the_presets_default(capsys, preset):
-    code = cli.main(["train", *([preset] if preset else []), "--help"])
+    argv = ["train", *([preset] if preset else [])]
+    code = cli.main([*argv, "--help"])
     out = capsys.readouterr().out
     assert code == 0
     entries = _help_entries(out)
     # The defaults are the run the command line would start: the preset's recipe at its
     # default dimension (no preset: the demo's shortened one at d = 100).
-    given = dict(preset=preset) if preset else {}
-    cfg = cli.run_config(cli.parse(["train", *given.values()]), ["train"])
+    cfg = cli.run_config(cli.parse(argv), argv)
     assert entries["--dim"][1] == str(cfg.pde.dim)
     for config in (cfg.train, cfg.model):
         for field in dataclasses.fields(config):
