@@ -12,6 +12,11 @@ errors at step `s` are those of the parameters after `s` updates.
 Data parallelism (`TrainConfig.devices`, `zoo/_distributed.py`): the step runs over a
 one-axis device mesh, the full batch sharded over it, parameters replicated; the same
 code path for one device.
+
+Speed: the steps between two things to do on the host (a record, an evaluation, a
+checkpoint, the end of a phase) run in one jitted loop (`make_chunk`), compiled once
+whatever their number and the learning rate; the host waits for the device once per
+chunk.
 """
 
 import contextlib
@@ -913,7 +918,9 @@ def train(
     - `overwrite`: replace a run already in `out` (otherwise an error).
     - `progress`: show a progress bar; `plots`: write PNG plots at the end.
     - `until`: stop after this many steps (checkpointed; continue with `zoo.resume`).
-    - `callback`: called as `callback(step, loss)` after every step.
+    - `callback`: called as `callback(step, loss)` after every step; the loop then runs
+      one step per dispatch (the callback may stop the run after any step) instead of
+      many (`make_chunk`).
     - `**overrides`: fields of `zoo.TrainConfig` (`steps`, `lr`, `batch`, `optimizer`,
       ...) or `zoo.ModelConfig` (`width`, `depth`, ...), the names of the CLI's flags,
       applied with `.replace` on top of `config` / `model` (default the recipe's). `steps`
