@@ -146,14 +146,13 @@ class AbstractPDE(eqx.Module):
     def exact_solution(self, x: Point) -> Scalar:
         """The closed-form solution at one point `x` of shape `(input_dim,)`.
 
-        **Raises:** `ValueError` unless the PDE `has_exact_solution` (then use
-        `reference_solution`).
+        **Raises:** `ValueError` unless the PDE `has_exact_solution`.
         """
         where = f"`{type(self).__name__}.exact_solution`"
         if not self.has_exact_solution:
             raise ValueError(
-                f"{where}: `{self.name}` has no closed-form solution; `reference_solution` "
-                "is its truth."
+                f"{where}: `{self.name}` has no closed-form solution (`has_exact_solution` "
+                "is False)."
             )
         x = check_point(x, self.input_dim, where=where)
         return self._solution(x)

@@ -46,7 +46,8 @@ class AbstractAnsatz(eqx.Module):
     """A hard constraint $u = \\text{base}(x) + \\text{factor}(x)\\,N(x)$ on a field
     network $N$: the boundary, initial or terminal data hold exactly, whatever $N$ is.
 
-    Subclasses are final and implement `factor`, `base` and `fit_formula`. `pdes` PDEs
+    Subclasses are final and implement `factor`, `base` and `fit_formula`; `apply` is
+    the same for every kind (a zero base adds exactly nothing to the field's values). `pdes` PDEs
     declare one as `pde.ansatz`; `models.Constrained(net, ansatz)` is the network in it.
     `needs_time`: whether the ansatz reads time as the last input coordinate.
     """
@@ -96,10 +97,6 @@ class BallAnsatz(AbstractAnsatz):
 
     def base(self, x: Point) -> Scalar:
         return jnp.zeros((), x.dtype)
-
-    def apply(self, net: Callable[[Point], Scalar], x: Point) -> Scalar:
-        # The base is zero: factor * N alone, without adding a constant to the field.
-        return self.factor(x) * net(x)
 
     def fit_formula(self) -> str:
         shell = "1 - |x|^2" if self.radius == 1 else "1 - |x|^2/R^2"
@@ -196,7 +193,3 @@ class NoAnsatz(AbstractAnsatz):
 
     def fit_formula(self) -> str:
         return "K"
-
-    def apply(self, net: Callable[[Point], Scalar], x: Point) -> Scalar:
-        # The network itself, not 0 + 1 * N: no extra operations in the traced field.
-        return net(x)
