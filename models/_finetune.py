@@ -1,12 +1,27 @@
 """Filter specs for fine-tuning: which parameters train, as pytrees outside the model."""
 
-from typing import Any
+from typing import Any, Literal, get_args
 
 import equinox as eqx
 import jax
 
+# The one vocabulary for a selection of parameters, here (`which`: what trains) and in the
+# zoo (`freeze`: what is frozen, the complement): everything, nothing, or the first / last
+# `eqx.nn.Linear` alone or everything but it.
+Which = Literal["all", "none", "first", "last", "all-but-first", "all-but-last"]
 _ALIASES = {"none-but-first": "first", "none-but-last": "last"}
-_WHICH = ("all", "none", "first", "last", "all-but-first", "all-but-last", *_ALIASES)
+_WHICH = (*get_args(Which), *_ALIASES)
+
+
+def complement(which: str) -> str:
+    """The selection of every parameter that `which` leaves out: `"all"` <-> `"none"`,
+    `"first"` <-> `"all-but-first"`, `"last"` <-> `"all-but-last"`."""
+    if which not in _WHICH:
+        raise ValueError(f"`which` must be one of {list(_WHICH)}, got {which!r}.")
+    which = _ALIASES.get(which, which)
+    if which in ("all", "none"):
+        return "none" if which == "all" else "all"
+    return which.removeprefix("all-but-") if which.startswith("all-but-") else f"all-but-{which}"
 
 
 def _is_linear(node) -> bool:

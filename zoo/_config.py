@@ -15,6 +15,8 @@ from typing import Any, Literal, get_args
 
 import optax
 
+from models._finetune import Which
+
 # The choices of a config field are its `Literal` annotation; these tuples are read off it
 # (for messages, scripts and the trainer), so the values are written once.
 Schedule = Literal["linear", "cosine", "constant"]
@@ -26,7 +28,9 @@ Init = Literal["default", "protocol"]
 Precision = Literal["float32", "float64"]
 Network = Literal["mlp", "shared-mlp", "residual-mlp"]
 Activation = Literal["tanh", "sin", "silu", "gelu"]
-Freeze = Literal["none", "first", "last", "all-but-first", "all-but-last"]
+# What a fine-tuning run freezes, in `models`' vocabulary for a selection of parameters
+# (`models.trainable_spec`'s `which` names what trains); freezing "all" would train nothing.
+Freeze = Literal[tuple(w for w in get_args(Which) if w != "all")]
 Evaluation = Literal["field", "point"]
 
 SCHEDULES = get_args(Schedule)

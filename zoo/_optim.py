@@ -5,18 +5,10 @@ import equinox as eqx
 import optax
 
 import models
+from models._finetune import complement
 
-from ._config import TrainConfig
+from ._config import FREEZES, TrainConfig
 from ._natgrad import NaturalGradient
-
-# `freeze` (what the user freezes) -> `models.freeze_labels` `which` (what trains).
-_TRAINS = {
-    "none": "all",
-    "first": "all-but-first",
-    "last": "all-but-last",
-    "all-but-first": "first",
-    "all-but-last": "last",
-}
 
 
 def phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
@@ -64,9 +56,10 @@ def _with_freeze(opt, model, freeze: str):
 
 def trainable_labels(model, freeze: str):
     """`"train"` / `"freeze"` at each inexact leaf of `model` (`models.freeze_labels`)."""
-    if freeze not in _TRAINS:
-        raise ValueError(f"`freeze` must be one of {list(_TRAINS)}, got {freeze!r}.")
-    return models.freeze_labels(model, _TRAINS[freeze])
+    if freeze not in FREEZES:
+        raise ValueError(f"`freeze` must be one of {list(FREEZES)}, got {freeze!r}.")
+    # `freeze` names what is frozen; `freeze_labels` takes what trains.
+    return models.freeze_labels(model, complement(freeze))
 
 
 def make_optimizer(config: TrainConfig, model=None, freeze: str = "none", lr=None):
