@@ -224,6 +224,7 @@ def _chunk(model, opt_state, pde, data_key, start, n, lr, config, freeze, dtype,
     steps, and the losses of steps `start + 1 ..` in `losses[:done]`, then that of the
     non-finite step `start + done + 1` in `losses[done]` if `done < n`.
     """
+    # No buffer donation: the caller's state stays valid (it may be the rollback target).
     state, static = eqx.partition((model, opt_state), eqx.is_array)
 
     def cond(carry):
@@ -314,8 +315,9 @@ def make_chunk(config: TrainConfig, freeze: str = "none") -> Callable:
     """`make_step` for many steps per dispatch: `(model, opt_state, pde, data_key, start,
     n) -> (model, opt_state, losses, done)` runs steps `start + 1 .. start + n` (`n <=
     MAX_CHUNK`, all in one phase: `phase_end`) as `make_step` would one at a time, and
-    stops at the first non-finite one (`_chunk`). The same parameters as `make_step`'s,
-    bit for bit: the loop body is the same computation on the same keys."""
+    stops at the first non-finite one (`_chunk`). The loop body is `make_step`'s
+    computation on the same keys: on the CPU the parameters agree bit for bit
+    (`tests/test_trainer_loop.py`)."""
     chunk = _phased(config, freeze, _chunk)
 
     def run(model, opt_state, pde, data_key, start, n):
@@ -665,10 +667,11 @@ def _steps(run, signals, stop, total, cfg, data_key, bar, callback, stats):
     per_step = None  # Seconds per step of the last timed chunk.
     timed_steps, timed_s = 0, 0.0  # The session's, without the compiling chunks.
     compiled = set()  # The phases compiled (run once) in this session.
+    chunk_fn = None
     while run.step < stop:
         start = run.step
-        # Rebuilt every chunk, as a rollback changes `lr`: the compiled loop is shared.
-        chunk_fn = make_chunk(run.config.train, run.config.freeze)
+        if chunk_fn is None:  # Again after a rollback, for its `lr`: nothing compiles.
+            chunk_fn = make_chunk(run.config.train, run.config.freeze)
         end = phase_end(run.config.train, start)
         n = _chunk_length(start, min(stop, end), cfg, per_step, callback)
         first = end not in compiled
@@ -705,6 +708,7 @@ def _steps(run, signals, stop, total, cfg, data_key, bar, callback, stats):
                     callback(start + i + 1, loss)
         if done < n:
             _non_finite(run, start + done + 1, losses[done], data_key, bar, total)
+            chunk_fn = None  # Rolled back (`_non_finite` raises otherwise).
 
 
 def _chunk_length(start: int, stop: int, cfg: TrainConfig, per_step, callback) -> int:
