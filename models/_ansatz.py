@@ -4,10 +4,10 @@
 from typing import Any
 
 import stde
+from stde._checks import check_point
 
 from ._base import AbstractField
 from ._custom_types import Point, Scalar
-from ._misc import check_point
 
 
 class Constrained(AbstractField):

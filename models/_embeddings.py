@@ -10,9 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from stde._checks import check_int, check_number, check_point, is_int
+
 from ._base import AbstractEmbedding, AbstractField
 from ._custom_types import Key, Point, Scalar
-from ._misc import check_dtype, check_point, check_positive_float, check_positive_int
+from ._misc import check_dtype
 
 
 class FourierFeatures(AbstractEmbedding):
@@ -34,10 +36,10 @@ class FourierFeatures(AbstractEmbedding):
     ):
         """**Arguments:** `in_size`; `num_features` (output size is twice this); `scale`,
         the standard deviation of $B$; `dtype`; `key` to draw $B$."""
-        self.in_size = check_positive_int(in_size, "in_size")
-        self.num_features = check_positive_int(num_features, "num_features")
+        self.in_size = check_int(in_size, "in_size")
+        self.num_features = check_int(num_features, "num_features")
         self.out_size = 2 * num_features
-        self.scale = check_positive_float(scale, "scale")
+        self.scale = check_number(scale, "scale", sign="positive")
         dtype = check_dtype(dtype)
         dtype = jnp.zeros((), dtype).dtype if dtype is not None else jnp.zeros(()).dtype
         self.frequencies = self.scale * jax.random.normal(key, (num_features, in_size), dtype)
@@ -66,7 +68,7 @@ def _check_coords(coords, in_size: int) -> tuple[int, ...]:
         ) from None
     if (
         not coords
-        or any(isinstance(c, bool) or not isinstance(c, int) for c in coords)
+        or not all(is_int(c) for c in coords)
         or len(set(coords)) != len(coords)
         or any(not 0 <= c < in_size for c in coords)
     ):
@@ -103,10 +105,10 @@ class PeriodicEmbedding(AbstractEmbedding):
     ):
         """**Arguments:** `in_size`; `coords`, the periodic coordinates; `period` $P > 0$;
         `num_frequencies` $K$."""
-        self.in_size = check_positive_int(in_size, "in_size")
+        self.in_size = check_int(in_size, "in_size")
         self.coords = _check_coords(coords, in_size)
-        self.period = check_positive_float(period, "period")
-        self.num_frequencies = check_positive_int(num_frequencies, "num_frequencies")
+        self.period = check_number(period, "period", sign="positive")
+        self.num_frequencies = check_int(num_frequencies, "num_frequencies")
         m = len(self.coords)
         self.out_size = in_size - m + 2 * m * num_frequencies
 

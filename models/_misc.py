@@ -1,27 +1,12 @@
-"""Small private helpers: shape validation, activations, initialisation."""
+"""Small private helpers: activations, initialisation, dtype validation."""
 
 import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array
 
 from ._custom_types import Activation, Key
-
-
-def check_point(x, size: int, name: str = "x", where: str = "") -> Array:
-    """Return `x` as an array of shape `(size,)`, or raise a `ValueError` at trace time."""
-    x = jnp.asarray(x)
-    prefix = f"{where}: " if where else ""
-    if x.shape != (size,):
-        raise ValueError(
-            f"{prefix}`{name}` must have shape ({size},), got {x.shape}. Evaluate one point at a "
-            "time; use `jax.vmap` for a batch."
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{prefix}`{name}` must be a floating-point array, got dtype {x.dtype}.")
-    return x
 
 
 def _silu(x):
@@ -78,20 +63,6 @@ def kaiming_linear(
     return eqx.tree_at(lambda lin: (lin.weight, lin.bias), linear, (weight, bias))
 
 
-def check_positive_float(value, name: str) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value <= 0:
-        raise ValueError(f"`{name}` must be positive and finite, got {value!r}.")
-    return float(value)
-
-
-def check_finite_float(value, name: str) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok:
-        raise ValueError(f"`{name}` must be a finite number, got {value!r}.")
-    return float(value)
-
-
 def check_dtype(dtype):
     """`dtype` (None for JAX's default) if it is a floating-point dtype, else a `ValueError`."""
     if dtype is None:
@@ -106,9 +77,3 @@ def check_dtype(dtype):
             f"`dtype` must be a floating-point dtype such as jnp.float32, got {shown}."
         )
     return dtype
-
-
-def check_positive_int(value, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}, got {value!r}.")
-    return value

@@ -11,13 +11,12 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from stde._checks import check_int, check_number, check_point
+
 from ._base import AbstractField
 from ._custom_types import Activation, Key, Point, Scalar
 from ._misc import (
     check_dtype,
-    check_point,
-    check_positive_float,
-    check_positive_int,
     default_gain,
     kaiming_linear,
     resolve_activation,
@@ -42,12 +41,13 @@ def _init_fields(
     """Check and set the fields every network here shares; return its linear layers,
     Kaiming-initialised. `first_in` is the first layer's input size where it differs from
     its fan-in `in_size` (`SharedMLP`'s block)."""
-    net.in_size = check_positive_int(in_size, "in_size")
-    net.width = check_positive_int(width, "width")
-    net.depth = check_positive_int(depth, "depth", minimum=min_depth)
+    net.in_size = check_int(in_size, "in_size")
+    net.width = check_int(width, "width")
+    net.depth = check_int(depth, "depth", minimum=min_depth)
     resolve_activation(activation)
     net.activation = activation
-    net.gain = check_positive_float(default_gain(activation) if gain is None else gain, "gain")
+    gain = default_gain(activation) if gain is None else gain
+    net.gain = check_number(gain, "gain", sign="positive")
     sizes = [first_in or in_size] + [width] * (depth - 1) + ["scalar"]
     fan_ins = [in_size] + [width] * (depth - 1)
     return _build_layers(sizes, fan_ins, net.gain, check_dtype(dtype), key)
@@ -158,8 +158,8 @@ class SharedMLP(AbstractField):
 
         **Raises:** `ValueError` if `in_size % block_size != 0`.
         """
-        self.in_size = check_positive_int(in_size, "in_size")
-        self.block_size = check_positive_int(block_size, "block_size")
+        self.in_size = check_int(in_size, "in_size")
+        self.block_size = check_int(block_size, "block_size")
         if in_size % block_size != 0:
             raise ValueError(
                 f"`SharedMLP` needs `in_size` divisible by `block_size`; got in_size={in_size}, "

@@ -7,10 +7,10 @@ import jax
 import jax.numpy as jnp
 
 import stde
+from stde._checks import check_point, is_real
 
 from ._base import AbstractField
 from ._custom_types import Key, Point, Scalar, ScalarField
-from ._misc import check_point
 
 
 def _check_inputs(u, x, where: str):
@@ -21,9 +21,7 @@ def _check_inputs(u, x, where: str):
 
 
 def _is_scalar(c) -> bool:
-    return (isinstance(c, int | float) and not isinstance(c, bool)) or (
-        hasattr(c, "shape") and c.shape == ()
-    )
+    return is_real(c) or (hasattr(c, "shape") and c.shape == ())
 
 
 class AbstractOperatorLayer(eqx.Module):

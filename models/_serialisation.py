@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import stde
+from stde._checks import is_int
 
 from ._ansatz import Constrained
 from ._base import AbstractEmbedding, AbstractField
@@ -309,7 +310,7 @@ def _leaf_bytes(signature, where: str) -> int:
     shape, dtype = signature
     if not (
         isinstance(shape, list)
-        and all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in shape)
+        and all(is_int(n) and n >= 0 for n in shape)
         and isinstance(dtype, str)
     ):
         raise ValueError(f"{where} has a damaged header: a leaf is {signature!r}.")

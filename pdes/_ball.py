@@ -8,14 +8,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 import stde
+from stde._checks import check_int, check_key, check_point, is_int
 
-from ._base import (
-    AbstractPDE,
-    check_count,
-    check_key,
-    check_point,
-    check_seed,
-)
+from ._base import AbstractPDE
 from ._custom_types import Key, Point, Scalar
 from ._fields import threebody_terms, twobody_terms, weighted_sums
 from ._sampling import check_sampling, sample_ball, sample_sphere
@@ -91,12 +86,12 @@ class BallPDE(AbstractPDE):
         if equation not in SECOND_ORDER and body != "two":
             raise ValueError(f"`equation={equation!r}` is only defined with `body='two'`.")
         k = BODY_SIZE[body]
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < k:
+        if not is_int(dim) or dim < k:
             raise ValueError(
                 f"`dim` must be an int >= {k} for the {body}-body solution "
                 f"(it couples {k} neighbouring coordinates), got {dim!r}."
             )
-        check_seed(seed)
+        check_int(seed, "seed", minimum=0)
         self.name = name or f"{equation}-{body}body" + ("-wide" if wide else "")
         self.dim, self.seed = dim, seed
         self.equation, self.body = equation, body
@@ -183,5 +178,5 @@ class BallPDE(AbstractPDE):
         """`n` points on the sphere $|x| = R$, where $u = 0$ (and $\\partial_n u = 0$ for
         the biharmonic)."""
         check_key(key, where="`BallPDE.sample_boundary`")
-        check_count(n, where="`BallPDE.sample_boundary`")
+        check_int(n, "n", where="`BallPDE.sample_boundary`")
         return sample_sphere(key, n, self.dim, self.radius)

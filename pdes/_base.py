@@ -1,78 +1,17 @@
 """The abstract PDE (the contract every PDE keeps) and shared validation."""
 
 import abc
-import math
 from typing import ClassVar
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 from equinox import AbstractClassVar, AbstractVar
 from jaxtyping import Array, Float
 
 import stde
+from stde._checks import check_int, check_key, check_point
 
 from ._custom_types import Key, Point, Points, Scalar, ScalarField
-
-
-def check_point(x, size: int, name: str = "x", where: str = "") -> Array:
-    """Return `x` as an array of shape `(size,)`, or raise a `ValueError` at trace time."""
-    x = jnp.asarray(x)
-    prefix = f"{where}: " if where else ""
-    if x.shape != (size,):
-        raise ValueError(
-            f"{prefix}`{name}` must have shape ({size},), got {x.shape}. Pass one point at a "
-            "time; use `jax.vmap` for a batch."
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"{prefix}`{name}` must be a floating-point array, got {x.dtype}.")
-    return x
-
-
-def check_points(x, size: int, name: str = "x", where: str = "") -> Array:
-    """Return `x` as an array of shape `(n, size)`, or raise a `ValueError`."""
-    x = jnp.asarray(x)
-    if x.ndim != 2 or x.shape[1] != size:
-        prefix = f"{where}: " if where else ""
-        raise ValueError(f"{prefix}`{name}` must have shape (n, {size}), got {x.shape}.")
-    return x
-
-
-def check_count(n, name: str = "n", where: str = "", minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        prefix = f"{where}: " if where else ""
-        expected = "a positive int" if minimum == 1 else f"an int >= {minimum}"
-        raise ValueError(f"{prefix}`{name}` must be {expected}, got {n!r}.")
-    return n
-
-
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"`seed` must be an int >= 0, got {seed!r}.")
-    return seed
-
-
-def check_positive(value, name: str, allow_zero: bool = False) -> float:
-    """`value` as a float, or a `ValueError` unless it is finite and positive (or zero)."""
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (value == 0 and not allow_zero):
-        expected = ">= 0 and finite" if allow_zero else "positive and finite"
-        raise ValueError(f"`{name}` must be {expected}, got {value!r}.")
-    return float(value)
-
-
-def check_key(key, name: str = "key", where: str = "") -> None:
-    """A `ValueError` unless `key` is one PRNG key; shapes and dtypes only, so jit-safe."""
-    is_array = isinstance(key, jax.Array)
-    typed = is_array and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
-    raw = is_array and key.dtype == jnp.uint32 and key.shape in ((2,), (4,))
-    if not (typed or raw):
-        prefix = f"{where}: " if where else ""
-        shown = f"an array of shape {key.shape} and dtype {key.dtype}" if is_array else key
-        raise ValueError(
-            f"{prefix}`{name}` must be one PRNG key (`jax.random.key(seed)` or "
-            f"`jax.random.PRNGKey(seed)`), got {shown!r}."
-        )
 
 
 class AbstractPDE(eqx.Module):
@@ -196,7 +135,7 @@ class AbstractPDE(eqx.Module):
         """`n` collocation points of the interior, shape `(n, input_dim)`; seeded by `key`."""
         where = f"`{type(self).__name__}.sample_interior`"
         check_key(key, where=where)
-        check_count(n, where=where)
+        check_int(n, "n", where=where)
         return self._sample_interior(key, n)
 
     def reference_solution(self, x: Point) -> Scalar:

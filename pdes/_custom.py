@@ -8,8 +8,9 @@ import jax
 import jax.numpy as jnp
 
 import stde
+from stde._checks import check_int, check_number, check_point
 
-from ._base import AbstractPDE, check_count, check_point, check_positive, check_seed
+from ._base import AbstractPDE
 from ._custom_types import Point, Scalar
 from ._sampling import sample_ball, sample_box
 
@@ -86,8 +87,8 @@ class CustomPDE(AbstractPDE):
           `stde.BallAnsatz(radius)` for a time-independent ball domain, else
           `stde.NoAnsatz()`.
         """
-        check_count(dim, name="dim", where="`CustomPDE`")
-        check_seed(seed)
+        check_int(dim, "dim", where="`CustomPDE`")
+        check_int(seed, "seed", minimum=0)
         if not isinstance(operator, stde.AbstractOperator):
             raise ValueError(
                 "`operator` must be a `stde` operator such as `stde.Laplacian()`, got "
@@ -95,7 +96,7 @@ class CustomPDE(AbstractPDE):
             )
         if domain not in DOMAINS:
             raise ValueError(f"`domain` must be one of {DOMAINS}, got {domain!r}.")
-        radius = check_positive(radius, "radius")
+        radius = check_number(radius, "radius", sign="positive")
         try:
             low, high = map(float, bounds)
         except (TypeError, ValueError):
@@ -105,7 +106,7 @@ class CustomPDE(AbstractPDE):
                 f"`bounds` must be finite (low, high) with low < high, got {bounds!r}."
             )
         if final_time is not None:
-            final_time = check_positive(final_time, "final_time")
+            final_time = check_number(final_time, "final_time", sign="positive")
         for argument, fn in (
             ("nonlinearity", nonlinearity),
             ("forcing", forcing),

@@ -8,15 +8,9 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float
 
 import stde
+from stde._checks import check_int, check_key, check_number, check_point
 
-from ._base import (
-    AbstractPDE,
-    check_count,
-    check_key,
-    check_point,
-    check_positive,
-    check_seed,
-)
+from ._base import AbstractPDE
 from ._custom_types import Key, Point, Scalar
 from ._sampling import brownian_points
 
@@ -60,15 +54,15 @@ class HJBLQG(AbstractPDE):
         num_times: int = 10,
         num_mc_samples: int = 2**20,
     ):
-        check_count(dim, name="dim", where="`hjb-lqg`")
-        check_count(num_times, name="num_times")
+        check_int(dim, "dim", where="`hjb-lqg`")
+        check_int(num_times, "num_times")
         # The standard error uses the sample standard deviation: two samples at least.
-        check_count(num_mc_samples, name="num_mc_samples", minimum=2)
-        check_seed(seed)
+        check_int(num_mc_samples, "num_mc_samples", minimum=2)
+        check_int(seed, "seed", minimum=0)
         self.name, self.dim, self.seed = "hjb-lqg", dim, seed
         self.mu, self.final_time = (
-            check_positive(mu, "mu"),
-            check_positive(final_time, "final_time"),
+            check_number(mu, "mu", sign="positive"),
+            check_number(final_time, "final_time", sign="positive"),
         )
         self.num_times, self.num_mc_samples = num_times, num_mc_samples
 
@@ -104,7 +98,7 @@ class HJBLQG(AbstractPDE):
         check_key(key, where="`HJBLQG.monte_carlo`")
         n = self.num_mc_samples
         if num_samples is not None:
-            n = check_count(num_samples, "num_samples", "`HJBLQG.monte_carlo`", minimum=2)
+            n = check_int(num_samples, "num_samples", minimum=2, where="`HJBLQG.monte_carlo`")
         tau = self.final_time - x[-1]
         r = jnp.linalg.norm(x[:-1])
         kz, kc = jax.random.split(key)
@@ -156,12 +150,15 @@ class HJBLin(AbstractPDE):
         final_time: float = 1.0,
         num_times: int = 10,
     ):
-        check_count(dim, name="dim", where="`hjb-lin`")
-        check_count(num_times, name="num_times")
-        check_seed(seed)
+        check_int(dim, "dim", where="`hjb-lin`")
+        check_int(num_times, "num_times")
+        check_int(seed, "seed", minimum=0)
         self.name, self.dim, self.seed = "hjb-lin", dim, seed
-        self.power = check_positive(power, "power")
-        self.final_time, self.num_times = check_positive(final_time, "final_time"), num_times
+        self.power = check_number(power, "power", sign="positive")
+        self.final_time, self.num_times = (
+            check_number(final_time, "final_time", sign="positive"),
+            num_times,
+        )
 
     def params(self) -> dict:
         return {"power": self.power, "final_time": self.final_time, "num_times": self.num_times}
@@ -224,14 +221,14 @@ class BlackScholesBarenblatt(AbstractPDE):
         final_time: float = 1.0,
         num_times: int = 10,
     ):
-        check_count(dim, name="dim", where="`black-scholes-barenblatt`")
-        check_count(num_times, name="num_times")
-        check_seed(seed)
+        check_int(dim, "dim", where="`black-scholes-barenblatt`")
+        check_int(num_times, "num_times")
+        check_int(seed, "seed", minimum=0)
         if not (isinstance(rate, int | float) and math.isfinite(rate)):
             raise ValueError(f"`rate` must be a finite number, got {rate!r}.")
         self.name, self.dim, self.seed = "black-scholes-barenblatt", dim, seed
-        self.sigma, self.rate = check_positive(sigma, "sigma"), float(rate)
-        self.final_time = check_positive(final_time, "final_time")
+        self.sigma, self.rate = check_number(sigma, "sigma", sign="positive"), float(rate)
+        self.final_time = check_number(final_time, "final_time", sign="positive")
         self.num_times = num_times
 
     def params(self) -> dict:

@@ -15,8 +15,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 import stde
+from stde._checks import check_int, check_number, check_point, is_int
 
-from ._base import AbstractPDE, check_point, check_positive, check_seed
+from ._base import AbstractPDE
 from ._custom_types import Point, Scalar
 from ._sampling import sample_box
 
@@ -169,15 +170,10 @@ class KdV1D(AbstractPDE):
     ):
         if dim != 1:
             raise ValueError(f"`dim` must be 1 for the 1D KdV, got {dim!r}.")
-        if (
-            isinstance(resolution, bool)
-            or not isinstance(resolution, int)
-            or resolution < 16
-            or resolution % 2
-        ):
+        if not is_int(resolution) or resolution < 16 or resolution % 2:
             raise ValueError(f"`resolution` must be an even int >= 16, got {resolution!r}.")
-        check_seed(seed)
-        check_positive(gradient_weight, "gradient_weight", allow_zero=True)
+        check_int(seed, "seed", minimum=0)
+        check_number(gradient_weight, "gradient_weight", sign="nonnegative")
         self.name = "kdv-1d-gradient-enhanced" if gradient_enhanced else "kdv-1d"
         self.dim, self.seed = 1, seed
         self.gradient_enhanced = gradient_enhanced
@@ -245,7 +241,7 @@ class KdV2D(AbstractPDE):
     def __init__(self, dim: int = 2, seed: int = 0):
         if dim != 2:
             raise ValueError(f"`dim` must be 2 for the 2D KdV, got {dim!r}.")
-        check_seed(seed)
+        check_int(seed, "seed", minimum=0)
         self.name, self.dim, self.seed = "kdv-2d", 2, seed
 
     def params(self) -> dict:

@@ -9,8 +9,9 @@ import numpy as np
 from jaxtyping import Array, Float
 
 import stde
+from stde._checks import check_int
 
-from ._base import AbstractPDE, check_count, check_seed
+from ._base import AbstractPDE
 from ._custom_types import Scalar
 from ._sampling import brownian_points
 
@@ -78,9 +79,9 @@ class SemilinearParabolicPDE(AbstractPDE):
         `"sine-gordon"`), `num_times` (collocation times per Brownian path)."""
         if family not in FAMILIES:
             raise ValueError(f"`family` must be one of {FAMILIES}, got {family!r}.")
-        check_count(dim, name="dim", where=f"`{family}-parabolic`")
-        check_count(num_times, name="num_times")
-        check_seed(seed)
+        check_int(dim, "dim", where=f"`{family}-parabolic`")
+        check_int(num_times, "num_times")
+        check_int(seed, "seed", minimum=0)
         self.name, self.dim, self.seed = f"{family}-parabolic", dim, seed
         self.family, self.num_times = family, num_times
 

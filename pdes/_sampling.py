@@ -9,6 +9,8 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
+from stde._checks import check_int
+
 from ._custom_types import Key
 
 SAMPLINGS = ("radius", "volume")
@@ -21,9 +23,8 @@ def check_sampling(sampling: str) -> str:
 
 
 def _check_sampler(where: str, n, dim, radius) -> None:
-    for name, value in (("n", n), ("dim", dim)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{where}: `{name}` must be a positive int, got {value!r}.")
+    check_int(n, "n", where=where)
+    check_int(dim, "dim", where=where)
     # A traced radius cannot be checked at trace time; a concrete one can.
     if isinstance(radius, Real) and not (math.isfinite(radius) and radius > 0):
         raise ValueError(f"{where}: `radius` must be positive and finite, got {radius!r}.")

@@ -9,8 +9,9 @@ import numpy as np
 from jaxtyping import Array, Shaped
 
 import stde
+from stde._checks import check_points
 
-from ._base import AbstractPDE, check_points
+from ._base import AbstractPDE
 
 
 class TrivialFitStats(eqx.Module):

@@ -12,7 +12,6 @@ saved parameters do not depend on which ansatz wraps it.
 """
 
 import abc
-import math
 from collections.abc import Callable
 from typing import ClassVar
 
@@ -20,14 +19,8 @@ import equinox as eqx
 import jax.numpy as jnp
 from equinox import AbstractClassVar
 
+from ._checks import check_number
 from ._custom_types import Point, Scalar
-
-
-def _positive(value, name: str, where: str) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value <= 0:
-        raise ValueError(f"`{where}`: `{name}` must be positive and finite, got {value!r}.")
-    return float(value)
 
 
 def _callable(fn, where: str) -> Callable:
@@ -85,7 +78,7 @@ class BallAnsatz(AbstractAnsatz):
     def __init__(self, radius: float = 1.0, power: int = 1):
         """**Arguments:** `radius` $R$ of the ball; `power` $p$, 1 (Dirichlet) or 2
         (clamped)."""
-        self.radius = _positive(radius, "radius", "BallAnsatz")
+        self.radius = check_number(radius, "radius", sign="positive", where="`BallAnsatz`")
         if power not in (1, 2) or isinstance(power, bool):
             raise ValueError(f"`BallAnsatz`: `power` must be 1 or 2, got {power!r}.")
         self.power = power
@@ -120,7 +113,9 @@ class InitialValueAnsatz(AbstractAnsatz):
         """**Arguments:** `condition` $g$, a callable of the spatial point `x[:-1]`;
         `period` of the spatial coordinates, or None if they are not periodic."""
         self.condition = _callable(condition, "InitialValueAnsatz")
-        self.period = None if period is None else _positive(period, "period", "InitialValueAnsatz")
+        if period is not None:
+            period = check_number(period, "period", sign="positive", where="`InitialValueAnsatz`")
+        self.period = period
 
     def factor(self, x: Point) -> Scalar:
         return x[-1]
@@ -168,7 +163,8 @@ class TerminalValueAnsatz(AbstractAnsatz):
         """**Arguments:** `condition` $g$, a callable of the spatial point `x[:-1]`;
         `final_time` $T$."""
         self.condition = _callable(condition, "TerminalValueAnsatz")
-        self.final_time = _positive(final_time, "final_time", "TerminalValueAnsatz")
+        where = "`TerminalValueAnsatz`"
+        self.final_time = check_number(final_time, "final_time", sign="positive", where=where)
 
     def factor(self, x: Point) -> Scalar:
         return self.final_time - x[-1]

@@ -3,6 +3,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
+from ._checks import check_key, check_point
 from ._custom_types import ScalarField
 from ._estimators import AbstractEstimator, Exact, _cached_plan
 from ._jets import from_plans, merge
@@ -22,33 +23,6 @@ def default_engine() -> AbstractTaylorEngine:
     from ._taylor.collapsed import TaylorEngine
 
     return TaylorEngine()
-
-
-def _check_point(x) -> Float[Array, " n"]:
-    x = jnp.asarray(x)
-    if x.ndim != 1 or x.shape[0] < 1:
-        raise ValueError(
-            f"`x` must be a single point of shape (n,), got shape {tuple(x.shape)}; "
-            "use `jax.vmap` over a batch of points."
-        )
-    if not jnp.issubdtype(x.dtype, jnp.floating):
-        raise ValueError(f"`x` must be a floating-point array, got dtype {x.dtype}.")
-    return x
-
-
-def _check_key(key):
-    # Shape and dtype are static, so this is a trace-time check that also works under jit.
-    if key is None:
-        return
-    is_array = isinstance(key, jax.Array)
-    typed = is_array and jnp.issubdtype(key.dtype, jax.dtypes.prng_key) and key.shape == ()
-    raw = is_array and key.dtype == jnp.uint32 and key.shape in ((2,), (4,))
-    if not (typed or raw):
-        shown = key if not is_array else f"an array of shape {key.shape} and dtype {key.dtype}"
-        raise ValueError(
-            "`key` must be one PRNG key (`jax.random.key(seed)` or `jax.random.PRNGKey(seed)`), "
-            f"got {shown!r}; for a batch of points, vmap over split keys."
-        )
 
 
 def _check_field(fn, x):
@@ -115,12 +89,13 @@ def evaluate(
         )
     if not isinstance(gradient, bool):
         raise ValueError(f"`gradient` must be a bool, got {gradient!r}.")
-    x = _check_point(x)
+    x = check_point(x)
     _check_field(fn, x)
     n = x.shape[0]
     if estimator.stochastic and key is None:
         raise ValueError(f"`{type(estimator).__name__}` is stochastic: pass `key=`.")
-    _check_key(key)
+    if key is not None:
+        check_key(key)
     engine = default_engine() if engine is None else engine
 
     p = len(operators)

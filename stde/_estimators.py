@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
+from ._checks import check_int
 from ._jets import JetBatch, dense_first_slot, from_plan, sparse_pure
 from ._operators import AbstractAtom, Biharmonic, DiagonalDerivative, Laplacian, Partial
 from ._planning import plan_partial
@@ -107,8 +108,7 @@ class Exact(AbstractEstimator):
 
 
 def _check_num_samples(name, num_samples):
-    if not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < 1:
-        raise ValueError(f"`{name}(num_samples=...)` must be an int >= 1, got {num_samples!r}.")
+    check_int(num_samples, f"{name}(num_samples=...)")
 
 
 class SparseSTDE(AbstractEstimator):

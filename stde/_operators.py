@@ -15,6 +15,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, ArrayLike, Float
 
+from ._checks import check_int, is_int
 from ._planning import MultiIndex
 
 
@@ -99,8 +100,7 @@ class LinearCombination(AbstractOperator):
 
 
 def _check_dims(name: str, dims):
-    if dims is not None and (not isinstance(dims, int) or dims < 1):
-        raise ValueError(f"`{name}(dims=...)` must be a positive int or None, got {dims!r}.")
+    check_int(dims, f"{name}(dims=...)", optional=True)
 
 
 class DiagonalDerivative(AbstractAtom):
@@ -126,8 +126,7 @@ class DiagonalDerivative(AbstractAtom):
         - `dims`: sum over the first `dims` input coordinates only (time-dependent
           problems put $t$ last); `None` sums over all of them.
         """
-        if not isinstance(order, int) or isinstance(order, bool) or order < 1:
-            raise ValueError(f"`DiagonalDerivative(order=...)` must be an int >= 1, got {order!r}.")
+        check_int(order, "DiagonalDerivative(order=...)")
         _check_dims("DiagonalDerivative", dims)
         if weights is not None and not callable(weights):
             weights = jnp.asarray(weights)
@@ -220,9 +219,7 @@ class Partial(AbstractAtom):
                 "`Partial(index)` must be a tuple of coordinates, e.g. `Partial((0,))` for "
                 f"d/dx_0, got {index!r}."
             ) from None
-        if len(index) == 0 or not all(
-            isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in index
-        ):
+        if len(index) == 0 or not all(is_int(i) and i >= 0 for i in index):
             raise ValueError(
                 "`Partial(index)` must be a non-empty tuple of non-negative int coordinates, "
                 f"got {index!r}."

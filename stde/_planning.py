@@ -17,6 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 from fractions import Fraction
 
+from ._checks import check_int, is_int
+
 # A direction is a sparse vector: ((coordinate, coefficient), ...), coordinates sorted.
 Direction = tuple[tuple[int, Fraction], ...]
 # A multi-index is the sorted tuple of the coordinates differentiated: u_{x0 x0 x2} = (0, 0, 2).
@@ -31,11 +33,10 @@ class Jet:
     slots: tuple[tuple[int, Direction], ...]  # ((slot, direction), ...), slots ascending
 
     def __post_init__(self):
-        if isinstance(self.order, bool) or not isinstance(self.order, int) or self.order < 1:
-            raise ValueError(f"`Jet(order=...)` must be an int >= 1, got {self.order!r}.")
+        check_int(self.order, "Jet(order=...)")
         # Slots above `order` are allowed: `y_order` is then a lower coefficient of a
         # longer jet (e.g. `y_3` of the 7-jet with slots 2 and 3).
-        bad = [s for s, _ in self.slots if isinstance(s, bool) or not isinstance(s, int) or s < 1]
+        bad = [s for s, _ in self.slots if not is_int(s) or s < 1]
         if bad:
             raise ValueError(f"`Jet(slots=...)` must use int slots >= 1, got slot {bad[0]!r}.")
 
@@ -182,7 +183,7 @@ def plan_partial(mi: MultiIndex) -> Plan:
         mi = tuple(mi)
     except TypeError:
         mi = None
-    if not mi or not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in mi):
+    if not mi or not all(is_int(i) and i >= 0 for i in mi):
         raise ValueError(
             "`mi` must be a non-empty tuple of non-negative int coordinates, e.g. (0, 0, 2), "
             f"got {given!r}."

@@ -6,13 +6,13 @@ None of these use Taylor mode; they are what the engines are checked against.
 import jax
 import jax.numpy as jnp
 
-from ._estimate import _check_point
+from ._checks import check_int as _check_int, check_point as _check_point, is_int as _is_int
 
 
 def partial(fn, index: tuple[int, ...]):
     """$\\partial^{|index|} u / \\partial x_{i_1} \\cdots$ by nested forward-mode AD."""
     index = tuple(index)
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in index):
+    if not all(_is_int(i) and i >= 0 for i in index):
         # A negative coordinate would silently wrap around in `.at[i]`.
         raise ValueError(f"`index` must be a tuple of non-negative int coordinates, got {index!r}.")
 
@@ -27,8 +27,7 @@ def partial(fn, index: tuple[int, ...]):
 
 def derivative_tensor(fn, order: int):
     """The full order-`order` derivative tensor by nested `jax.jacfwd`."""
-    if isinstance(order, bool) or not isinstance(order, int) or order < 0:
-        raise ValueError(f"`order` must be an int >= 0, got {order!r}.")
+    _check_int(order, "order", minimum=0)
     g = fn
     for _ in range(order):
         g = jax.jacfwd(g)

@@ -116,7 +116,13 @@ C = Case
 T = functools.partial(Case, kind="type")
 CASES = [
     # ---------------------------------------------------------------- stde: operators
-    C("stde.Laplacian", "dims=0", lambda: stde.Laplacian(dims=0), "dims", r"positive int.*got 0"),
+    C(
+        "stde.Laplacian",
+        "dims=0",
+        lambda: stde.Laplacian(dims=0),
+        "dims",
+        r"int >= 1 or None, got 0",
+    ),
     T("stde.Laplacian", "dims=2.0", lambda: stde.Laplacian(dims=2.0), "dims", r"got 2\.0"),
     C("stde.Biharmonic", "dims=-1", lambda: stde.Biharmonic(dims=-1), "dims", r"got -1"),
     C(
@@ -159,7 +165,7 @@ CASES = [
         "dims=0",
         lambda: stde.DiagonalDerivative(2, dims=0),
         "dims",
-        r"positive int.*got 0",
+        r"int >= 1 or None, got 0",
     ),
     C("stde.Partial", "index=()", lambda: stde.Partial(()), "index", r"non-empty.*got \(\)"),
     C("stde.Partial", "index=(0, -1)", lambda: stde.Partial((0, -1)), "index", r"got \(0, -1\)"),
@@ -227,21 +233,21 @@ CASES = [
         "x of shape (2, 3)",
         lambda: stde.estimate(stde.Laplacian(), f, jnp.ones((2, 3))),
         "x",
-        r"shape \(n,\), got shape \(2, 3\)",
+        r"shape \(n,\), got \(2, 3\)",
     ),
     C(
         "stde.estimate",
         "x of shape ()",
         lambda: stde.estimate(stde.Laplacian(), f, jnp.ones(())),
         "x",
-        r"shape \(n,\), got shape \(\)",
+        r"shape \(n,\), got \(\)",
     ),
     C(
         "stde.estimate",
         "x of shape (0,)",
         lambda: stde.estimate(stde.Laplacian(), f, jnp.ones((0,))),
         "x",
-        r"shape \(n,\), got shape \(0,\)",
+        r"shape \(n,\), got \(0,\)",
     ),
     C(
         "stde.estimate",
@@ -445,7 +451,7 @@ CASES = [
         "x of shape (1, 3)",
         lambda: stde.evaluate(stde.Laplacian(), f, jnp.ones((1, 3))),
         "x",
-        r"got shape \(1, 3\)",
+        r"got \(1, 3\)",
     ),
     T(
         "stde.evaluate",
@@ -455,7 +461,6 @@ CASES = [
         r"bool, got 'yes'",
     ),
     # ------------------------------------------------------------ stde: planning, ref
-    C("stde.plan_partial", "mi=()", lambda: stde.plan_partial(()), "mi", r"non-empty.*got \(\)"),
     C(
         "stde.plan_partial",
         "mi=(0, -2)",
@@ -503,14 +508,14 @@ CASES = [
         "x of shape (2, 3)",
         lambda: stde.reference.laplacian_hessian(f, jnp.ones((2, 3))),
         "x",
-        r"shape \(n,\), got shape \(2, 3\)",
+        r"shape \(n,\), got \(2, 3\)",
     ),
     C(
         "stde.reference.laplacian_fwd_over_rev",
         "x of shape ()",
         lambda: stde.reference.laplacian_fwd_over_rev(f, jnp.ones(())),
         "x",
-        r"got shape \(\)",
+        r"got \(\)",
     ),
     C(
         "stde.reference.laplacian_rev_over_rev",
@@ -686,7 +691,7 @@ CASES = [
         "dim=0",
         lambda: pdes.CustomPDE(0, stde.Laplacian()),
         "dim",
-        r"positive int, got 0",
+        r"int >= 1, got 0",
     ),
     T(
         "pdes.CustomPDE",
@@ -787,7 +792,7 @@ CASES = [
         "integer x",
         lambda: _ball().residual(_net(), jnp.arange(3)),
         "x",
-        r"floating-point.*got int",
+        r"floating-point.*got dtype int",
     ),
     C(
         "AbstractPDE.residual",
@@ -831,21 +836,21 @@ CASES = [
         "n=0",
         lambda: _ball().sample_interior(KEY, 0),
         "n",
-        r"positive int, got 0",
+        r"int >= 1, got 0",
     ),
     T(
         "AbstractPDE.sample_interior",
         "n=2.5",
         lambda: pdes.get("hjb-lin", dim=2).sample_interior(KEY, 2.5),
         "n",
-        r"positive int, got 2\.5",
+        r"int >= 1, got 2\.5",
     ),
     C(
         "AbstractPDE.sample_interior",
         "n=True",
         lambda: pdes.get("kdv-2d").sample_interior(KEY, True),
         "n",
-        r"positive int, got True",
+        r"int >= 1, got True",
     ),
     T(
         "AbstractPDE.sample_interior",
@@ -859,7 +864,7 @@ CASES = [
         "n=-1",
         lambda: _ball().sample_boundary(KEY, -1),
         "n",
-        r"positive int, got -1",
+        r"int >= 1, got -1",
     ),
     C(
         "BallPDE.exact_solution",
@@ -880,7 +885,7 @@ CASES = [
         "boolean x (kdv-1d)",
         lambda: pdes.get("kdv-1d").reference_solution(jnp.ones(2, bool)),
         "x",
-        r"floating-point.*got bool",
+        r"floating-point.*got dtype bool",
     ),
     C(
         "KdV2D.forcing",
@@ -922,14 +927,14 @@ CASES = [
         "n=0",
         lambda: pdes.sample_ball(KEY, 0, 3),
         "n",
-        r"positive int, got 0",
+        r"int >= 1, got 0",
     ),
     C(
         "pdes.sample_ball",
         "dim=0",
         lambda: pdes.sample_ball(KEY, 4, 0),
         "dim",
-        r"positive int, got 0",
+        r"int >= 1, got 0",
     ),
     C(
         "pdes.sample_ball",
@@ -957,7 +962,7 @@ CASES = [
         "n=1.5",
         lambda: pdes.sample_sphere(KEY, 1.5, 3),
         "n",
-        r"positive int, got 1\.5",
+        r"int >= 1, got 1\.5",
     ),
     C(
         "pdes.sample_sphere",

@@ -83,7 +83,7 @@ def in_process(capsys, *args):
     [
         (("train", "allen-cahn-threebody", "--dim", "2"), "`dim` must be an int >= 3", 1),
         (("train", "kdv-1d", "--dim", "3"), "dimension 1 only", 1),
-        (("train", "allen-cahn-twobody", "--dim", "0"), "`dim` must be a positive int", 1),
+        (("train", "allen-cahn-twobody", "--dim", "0"), "`dim` must be an int >= 1", 1),
         (("train", "allen-cahn-twobody", "--dim", "ten"), "invalid literal for int()", 2),
         (("train", "--estimator", "magic"), "invalid choice 'magic'", 2),
         (("train", "--with-replacement", "maybe"), "invalid choice 'maybe'", 2),

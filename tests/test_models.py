@@ -260,7 +260,7 @@ def test_wrong_shape_raises(getkey):
 def test_bad_constructor_arguments(getkey):
     with pytest.raises(ValueError, match="`activation` must be one of"):
         models.MLP(3, activation="relu6", key=getkey())
-    with pytest.raises(ValueError, match="`depth` must be an integer >= 1"):
+    with pytest.raises(ValueError, match="`depth` must be an int >= 1"):
         models.MLP(3, depth=0, key=getkey())
     with pytest.raises(ValueError, match="`coords` must be"):
         models.PeriodicEmbedding(2, (2,))

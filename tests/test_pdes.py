@@ -480,7 +480,7 @@ def test_wrong_point_shape(shape):
 
 def test_bad_counts_and_options():
     pde = pdes.get("poisson-twobody", dim=3)
-    with pytest.raises(ValueError, match="`n` must be a positive int"):
+    with pytest.raises(ValueError, match="`n` must be an int >= 1"):
         pde.sample_interior(jax.random.PRNGKey(0), 0)
     with pytest.raises(ValueError, match="`sampling` must be one of"):
         pdes.get("poisson-twobody", dim=3, sampling="uniform")

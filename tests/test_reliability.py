@@ -657,7 +657,7 @@ def test_item13_estimate_refuses_what_it_would_get_wrong(call, match):
 def test_item14_evaluate_counts_and_a_nan_solution(finished):
     solver = finished[1]
     for bad in (-3, 0, np.int64(-1)):
-        with pytest.raises(ValueError, match="`batch_size` must be a positive int"):
+        with pytest.raises(ValueError, match="`batch_size` must be an int >= 1"):
             zoo.evaluate(solver, 16, batch_size=bad)
     reference = zoo.evaluate(solver, 16, batch_size=4)
     assert zoo.evaluate(solver, np.int64(16), batch_size=np.int32(4)) == reference

@@ -34,6 +34,7 @@ import optax
 
 import models
 from models._serialisation import temp_prefix, write_bytes_atomic
+from stde._checks import is_int, is_real
 
 from ._config import RunConfig
 
@@ -267,7 +268,7 @@ def _record(line: bytes) -> dict | None:
     if not isinstance(record, dict):
         return None
     step = record.get("step")
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    if not is_int(step) or step < 0:
         return None
     return record
 
@@ -345,17 +346,12 @@ def read_checkpoint_header(run_dir: str | os.PathLike) -> dict:
     header = models.read_header(path)
     metadata = header.get("metadata")
     step = metadata.get("step") if isinstance(metadata, dict) else None
-    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+    if not is_int(step) or step < 0:
         raise ValueError(
             f"`{path}` is damaged: its header's `step` must be an int >= 0, got {step!r}."
         )
     elapsed = metadata.get("elapsed_s", 0.0)
-    if (
-        isinstance(elapsed, bool)
-        or not isinstance(elapsed, int | float)
-        or not math.isfinite(elapsed)
-        or elapsed < 0
-    ):
+    if not is_real(elapsed) or not math.isfinite(elapsed) or elapsed < 0:
         raise ValueError(
             f"`{path}` is damaged: its header's `elapsed_s` must be a finite number >= 0, "
             f"got {elapsed!r}."
@@ -389,14 +385,7 @@ def config_differences(config: RunConfig, header: dict) -> dict[str, tuple]:
 
 
 def _same_number(a, b) -> bool:
-    numbers = (int, float)
-    return (
-        isinstance(a, numbers)
-        and isinstance(b, numbers)
-        and not isinstance(a, bool)
-        and not isinstance(b, bool)
-        and float(a) == float(b)
-    )
+    return is_real(a) and is_real(b) and float(a) == float(b)
 
 
 def describe_differences(differences: dict[str, tuple]) -> str:

@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 import optax
 
 from models._finetune import Which
+from stde._checks import check_int, is_int, is_real
 
 # The choices of a config field are its `Literal` annotation; these tuples are read off it
 # (for messages, scripts and the trainer), so the values are written once.
@@ -48,18 +49,14 @@ OPTIMIZERS = ("adam", "natural-gradient", "lbfgs")
 
 
 def _positive_int(obj, name: str, minimum: int = 1) -> None:
-    value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(
-            f"`{type(obj).__name__}.{name}` must be an int >= {minimum}, got {value!r}."
-        )
+    check_int(getattr(obj, name), f"{type(obj).__name__}.{name}", minimum=minimum)
 
 
 def _number(obj, name: str, ok, expected: str) -> None:
     """Check a real-valued field with `ok` (NaN fails every comparison) and store it as a
     float."""
     value = getattr(obj, name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not ok(value):
+    if not is_real(value) or not ok(value):
         raise ValueError(f"`{type(obj).__name__}.{name}` must be {expected}, got {value!r}.")
     object.__setattr__(obj, name, float(value))
 
@@ -272,7 +269,7 @@ class TrainConfig:
         warmup = self.warmup
         if "steps" in changes and "warmup" not in changes and warmup is not None:
             steps = changes["steps"]
-            if isinstance(steps, int) and not isinstance(steps, bool) and steps >= 2:
+            if is_int(steps) and steps >= 2:
                 share = round(steps * warmup.steps / self.steps)
                 changes["warmup"] = warmup.replace(steps=min(max(share, 1), steps - 1))
         return dataclasses.replace(self, **changes)
@@ -441,7 +438,7 @@ def with_cadence(train_changes: dict) -> dict:
     run or a fine-tune never reaches). The CLI's `--steps` and the API's `steps=` both
     go through it."""
     steps = train_changes.get("steps")
-    if "eval_every" in train_changes or isinstance(steps, bool) or not isinstance(steps, int):
+    if "eval_every" in train_changes or not is_int(steps):
         return train_changes  # A bad `steps` is left for `TrainConfig` to refuse.
     return {**train_changes, "eval_every": max(1, steps // 10)}
 

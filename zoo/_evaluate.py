@@ -18,6 +18,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import pdes
+from stde._checks import check_int
 
 # Largest number of test-point coordinates materialised at once when the batch size is
 # chosen automatically (2e7 floats: 80 MB in float32).
@@ -30,17 +31,12 @@ def count(value, name: str, *, optional: bool = False):
 
     **Raises:** `ValueError` naming `name` otherwise.
     """
-    if value is None and optional:
-        return None
     number = value
     if isinstance(value, np.floating) and float(value).is_integer():
         number = int(value)
     elif isinstance(value, np.integer):
         number = int(value)
-    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
-        kind = "a positive int or None" if optional else "a positive int"
-        raise ValueError(f"`{name}` must be {kind}, got {value!r}.")
-    return number
+    return check_int(number, name, optional=optional)
 
 
 def auto_batch(input_dim: int, requested: int | None, n: int) -> int:

@@ -13,6 +13,7 @@ import jax.numpy as jnp
 import models
 import pdes
 import stde
+from stde._checks import check_int
 
 from ._config import ModelConfig, PDESpec, RunConfig, TrainConfig, without_bookkeeping
 from ._published import PUBLISHED
@@ -82,8 +83,7 @@ class Preset:
         **Raises:** `ValueError` for a dimension the PDE does not support.
         """
         dim = self.default_dim if dim is None else dim
-        if isinstance(dim, bool) or not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"`dim` must be a positive int, got {dim!r}.")
+        check_int(dim, "dim")
         if self.fixed_dim and dim != self.default_dim:
             raise ValueError(
                 f"`{self.name}` is defined in dimension {self.default_dim} only, got `dim`={dim}."
@@ -335,6 +335,11 @@ def get_preset(name: "str | Preset") -> Preset:
 
 
 def get_pretrained(name: str) -> Pretrained:
+    """The pretrained entry `name` (one of `zoo.pretrained_names()`): its preset, dimension,
+    PDE seed and training configuration, whether or not its weights ship.
+
+    **Raises:** `ValueError` for an unknown name, with the closest names.
+    """
     if name not in _PRETRAINED:
         raise _unknown("pretrained model", name, pretrained_names())
     return _PRETRAINED[name]

@@ -14,6 +14,7 @@ import numpy as np
 from jaxtyping import Array, Float, PRNGKeyArray
 
 import models
+from stde._checks import check_int
 
 from . import _checkpoint as ckpt
 from ._config import PDESpec, RunConfig
@@ -410,8 +411,7 @@ def load(name_or_dir: str | os.PathLike, *, dim: int | None = None, pde=None) ->
     **Raises:** `ValueError` with the reason if the name is unknown, the weights are not
     shipped, a file is missing or damaged, or an argument would be ignored.
     """
-    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, int) or dim < 1):
-        raise ValueError(f"`dim` must be a positive int or None, got {dim!r}.")
+    check_int(dim, "dim", optional=True)
     if isinstance(name_or_dir, str) and not name_or_dir:
         raise ValueError("`name_or_dir` is empty: give a shipped name or a run directory.")
     path = Path(name_or_dir)

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 import models
 import pdes
+from stde._checks import check_int
 
 from . import _checkpoint as ckpt, _distributed as dist
 from ._config import (
@@ -601,8 +602,7 @@ def _run_loop(
     callback: Callable | None,
     plots: bool,
 ) -> Solver:
-    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
-        raise ValueError(f"`until` must be a positive int or None, got {until!r}.")
+    check_int(until, "until", optional=True)
     cfg = run.config.train
     total = cfg.steps
     stop = total if until is None else min(until, total)
@@ -876,8 +876,7 @@ def _check_progress_args(progress, plots):
 
 
 def _check_run_args(until, callback):
-    if until is not None and (isinstance(until, bool) or not isinstance(until, int) or until < 1):
-        raise ValueError(f"`until` must be a positive int or None, got {until!r}.")
+    check_int(until, "until", optional=True)
     if callback is not None and not callable(callback):
         raise ValueError(f"`callback` must be callable or None, got {callback!r}.")
 
