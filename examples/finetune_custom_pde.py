@@ -26,7 +26,7 @@ import time
 import pdes
 import stde
 import zoo
-from pdes._trivial import trivial_fit_formula
+from pdes.research import trivial_fit_formula
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dim", type=int, default=10)

@@ -89,4 +89,4 @@ for step in range(1, args.steps + 1):
     loss = train_step(model, optimizer, jax.random.fold_in(key, step))
     if step % max(1, args.steps // 5) == 0 or step == args.steps:
         print(f"step {step}: loss {float(loss):.3e}, rel-L2 {float(rel_l2(model, test)):.3e}")
-print(f"trivial fit K (1 - |x|^2): rel-L2 {pdes.trivial_rel_l2(pde, test):.3e}")
+print(f"trivial fit K (1 - |x|^2): rel-L2 {pdes.research.trivial_rel_l2(pde, test):.3e}")

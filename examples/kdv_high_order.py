@@ -16,7 +16,7 @@ import jax.numpy as jnp
 
 import stde
 import zoo
-from pdes._trivial import trivial_fit_formula
+from pdes.research import trivial_fit_formula
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--steps", type=int, default=2000)

@@ -1,5 +1,6 @@
 """pdes: the PDE catalogue: residuals, domains and samplers, exact and reference solutions."""
 
+from . import research as research
 from ._ball import BallPDE as BallPDE
 from ._base import AbstractPDE as AbstractPDE
 from ._custom import CustomPDE as CustomPDE
@@ -8,15 +9,7 @@ from ._hjb import (
     BlackScholesBarenblatt as BlackScholesBarenblatt,
     HJBLin as HJBLin,
 )
-from ._kdv import KdV1D as KdV1D, KdV2D as KdV2D, cache_dir as cache_dir
-from ._parabolic import (
-    REFERENCE_VALUES as REFERENCE_VALUES,
-    SemilinearParabolicPDE as SemilinearParabolicPDE,
-)
+from ._kdv import KdV1D as KdV1D, KdV2D as KdV2D
+from ._parabolic import SemilinearParabolicPDE as SemilinearParabolicPDE
 from ._registry import get as get, names as names
 from ._sampling import sample_ball as sample_ball, sample_sphere as sample_sphere
-from ._trivial import (
-    TrivialFitStats as TrivialFitStats,
-    trivial_fit_stats as trivial_fit_stats,
-    trivial_rel_l2 as trivial_rel_l2,
-)

@@ -44,7 +44,7 @@ class BallPDE(AbstractPDE):
     STDE or `Exact` only).
 
     The standard variants use $R = 1$, $\\sigma = 1$. There, in high `dim`, sampled points
-    have tiny coordinates and $u^*$ is nearly $K(1 - |x|^2)$ (see `pdes.trivial_rel_l2`).
+    have tiny coordinates and $u^*$ is nearly $K(1 - |x|^2)$ (see `pdes.research.trivial_rel_l2`).
     The *wide* variants use $R = \\sqrt{d}$ so coordinates are O(1), and
     $\\sigma = 1/\\sqrt{d - 1}$ so that $u^*$ stays O(1).
     """

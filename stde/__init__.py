@@ -1,6 +1,6 @@
 """stde: stochastic Taylor derivative estimators for high-dimensional, high-order operators."""
 
-from . import reference as reference
+from . import planning as planning, reference as reference
 from ._ansatz import (
     AbstractAnsatz as AbstractAnsatz,
     BallAnsatz as BallAnsatz,
@@ -24,12 +24,6 @@ from ._operators import (
     Laplacian as Laplacian,
     LinearCombination as LinearCombination,
     Partial as Partial,
-)
-from ._planning import (
-    Jet as Jet,
-    Plan as Plan,
-    expand_jet as expand_jet,
-    plan_partial as plan_partial,
 )
 from ._taylor import rules as rules
 from ._taylor.base import AbstractTaylorEngine as AbstractTaylorEngine

@@ -268,14 +268,14 @@ def test_trivial_fit_streaming_matches_direct_least_squares():
     phi = 1 - np.sum(np.asarray(x) ** 2, axis=1)
     k = np.linalg.lstsq(phi[:, None], u, rcond=None)[0][0]
     direct = np.linalg.norm(u - k * phi) / np.linalg.norm(u)
-    stats = pdes.TrivialFitStats()
+    stats = pdes.research.TrivialFitStats()
     # An empty batch adds nothing (sums of zero points).
     for batch in [*np.split(np.asarray(x), 3), np.asarray(x)[:0]]:
-        stats = stats + pdes.trivial_fit_stats(pde, jnp.asarray(batch))
+        stats = stats + pdes.research.trivial_fit_stats(pde, jnp.asarray(batch))
     assert stats.count == 900
     np.testing.assert_allclose(stats.scale, k, rtol=1e-10)
     np.testing.assert_allclose(stats.rel_l2, direct, rtol=1e-8)
-    np.testing.assert_allclose(pdes.trivial_rel_l2(pde, x), direct, rtol=1e-8)
+    np.testing.assert_allclose(pdes.research.trivial_rel_l2(pde, x), direct, rtol=1e-8)
 
 
 def test_trivial_fit_is_small_in_high_dim_and_not_on_the_wide_variant():
@@ -285,14 +285,14 @@ def test_trivial_fit_is_small_in_high_dim_and_not_on_the_wide_variant():
     wide = pdes.get("allen-cahn-twobody-wide", dim=10_000)
     # Measured for seed 0: 2.8e-2 at d = 100, 0.14 at d = 1000 (the sum of the c_i happens
     # to be small there), 1.3e-2 at d = 10 000; it depends on the seed's coefficients.
-    assert pdes.trivial_rel_l2(narrow, narrow.sample_interior(key, 2000)) < 3e-2
-    assert pdes.trivial_rel_l2(wide, wide.sample_interior(key, 2000)) > 0.3
+    assert pdes.research.trivial_rel_l2(narrow, narrow.sample_interior(key, 2000)) < 3e-2
+    assert pdes.research.trivial_rel_l2(wide, wide.sample_interior(key, 2000)) > 0.3
 
 
 def test_terminal_ansatz_trivial_fit_is_exact_for_hjb_lin():
     # u* = g(x) + (T - t) * 1: the terminal-value ansatz with K = 1 fits exactly.
     pde = pdes.get("hjb-lin", dim=3)
-    stats = pdes.trivial_fit_stats(pde, pde.sample_interior(jax.random.PRNGKey(0), 50))
+    stats = pdes.research.trivial_fit_stats(pde, pde.sample_interior(jax.random.PRNGKey(0), 50))
     np.testing.assert_allclose(stats.scale, 1.0, rtol=1e-12)
     assert stats.rel_l2 < 1e-7
 
@@ -318,7 +318,7 @@ def test_heat_reference_at_1e4_agrees_with_the_ode_limit():
         mid = (lo + hi) / 2
         lo, hi = (mid, hi) if 2 * math.atanh(mid) - mid - 0.3 - c < 0 else (lo, mid)
     u = lo
-    assert abs(u - pdes.REFERENCE_VALUES["heat"][10000]) < 2e-4
+    assert abs(u - pdes.research.REFERENCE_VALUES["heat"][10000]) < 2e-4
 
 
 # --- the contract: the flags agree with what the PDE does ---------------------------------
@@ -485,7 +485,7 @@ def test_bad_counts_and_options():
     with pytest.raises(ValueError, match="`sampling` must be one of"):
         pdes.get("poisson-twobody", dim=3, sampling="uniform")
     with pytest.raises(ValueError, match=r"`x` must have shape \(n, 3\)"):
-        pdes.trivial_rel_l2(pde, jnp.zeros((4,)))
+        pdes.research.trivial_rel_l2(pde, jnp.zeros((4,)))
 
 
 def test_allen_cahn_parabolic_base_is_the_heat_flow_of_g():

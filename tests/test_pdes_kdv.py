@@ -67,8 +67,8 @@ def test_reference_solves_the_pde_and_interpolates_in_time(cache):
 
 def test_cache_file_written_and_reused(cache):
     snaps = kdv1d_snapshots(256)
-    files = list(pdes.cache_dir().glob("kdv1d_n256_*.npz"))
-    assert len(files) == 1 and not list(pdes.cache_dir().glob("*.tmp"))
+    files = list(pdes.research.cache_dir().glob("kdv1d_n256_*.npz"))
+    assert len(files) == 1 and not list(pdes.research.cache_dir().glob("*.tmp"))
     kdv1d_snapshots.cache_clear()
     again = kdv1d_snapshots(256)
     np.testing.assert_array_equal(snaps[1], again[1])

@@ -398,7 +398,7 @@ def _print_summary(solver) -> None:
         f"{card.get('n_points')} test points)"
     )
     print(f"  min rel-L2       {_fmt(card.get('rel_l2_min'))}   (over evaluations)")
-    from pdes._trivial import trivial_fit_formula
+    from pdes.research import trivial_fit_formula
 
     print(
         f"  trivial fit      {_fmt(card.get('trivial_rel_l2'))}   (best fit "

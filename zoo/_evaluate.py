@@ -7,7 +7,7 @@ device returns four vectors (prediction, truth, ansatz factor and base); the hos
 accumulates float64 sums for
 
 - rel-L2 $= \\sqrt{\\sum (u - u^*)^2 / \\sum u^{*2}}$ and the max-norm $\\max |u - u^*|$;
-- the one-scalar trivial fit's rel-L2 from `pdes.TrivialFitStats` (docs/faq.md).
+- the one-scalar trivial fit's rel-L2 from `pdes.research.TrivialFitStats` (docs/faq.md).
 """
 
 import math
@@ -89,7 +89,7 @@ def stream_errors(model, pde, *, n: int, key, batch_size: int | None = None, dty
     pde.reference_solution(test_points(pde, key, jnp.arange(1), dtype)[0])
     sq_err = sq_true = 0.0
     linf = true_inf = 0.0
-    trivial = pdes.TrivialFitStats()
+    trivial = pdes.research.TrivialFitStats()
     for start in range(0, n, bs):
         # Fixed-size batches (the tail's extra points are computed and dropped) compile once.
         m = min(bs, n - start)
@@ -109,7 +109,7 @@ def stream_errors(model, pde, *, n: int, key, batch_size: int | None = None, dty
         linf = float(np.max([linf, np.max(np.abs(err))]))
         true_inf = max(true_inf, float(np.max(np.abs(ustar))))
         rho = ustar - base
-        trivial = trivial + pdes.TrivialFitStats(
+        trivial = trivial + pdes.research.TrivialFitStats(
             float(phi @ phi), float(phi @ rho), float(rho @ rho), float(ustar @ ustar), m
         )
     rel = math.sqrt(sq_err / sq_true) if sq_true > 0 else math.inf

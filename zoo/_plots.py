@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import stde
-from pdes._trivial import trivial_fit_formula
+from pdes.research import trivial_fit_formula
 
 from ._keys import SLICE_DIRECTION, SLICE_POINTS, label_key
 
@@ -62,7 +62,7 @@ def plot_curves(
     path: Path, records: list[dict], card: dict, title: str, trivial: str | None = None
 ) -> None:
     """Loss against step, and the error against step beside the trivial fit (`trivial`: its
-    formula, `pdes.trivial_fit_formula`) and, only where the card holds one (a run in the
+    formula, `pdes.research.trivial_fit_formula`) and, only where the card holds one (a run in the
     published protocol's setting), the published figure. The legend sits below the axes,
     so it covers no line; a run with one evaluation says so on the plot."""
     fig, (ax_loss, ax_err) = _figure(2)
