@@ -1,10 +1,10 @@
 """What the table-making scripts share: a long script is a list of training runs, each
 finished once, so stopping and restarting the script redoes nothing that was done."""
 
+import json
 from pathlib import Path
 
 import zoo
-from zoo import _checkpoint
 
 
 def finish(
@@ -22,9 +22,11 @@ def finish(
     finished run is reused, an interrupted one resumed from its checkpoint, and otherwise
     `zoo.train` starts it with `config` (and `model`, default the recipe's) on the PDE
     instance `pde_seed`."""
-    if (run_dir / _checkpoint.SUMMARY).is_file():
+    # The run files a finished and an interrupted run leave (docs/getting-started.md).
+    summary, checkpoint = run_dir / "summary.json", run_dir / "checkpoint.eqx"
+    if summary.is_file():
         print(f"{run_dir}: finished, reusing")
-    elif (run_dir / _checkpoint.CHECKPOINT).is_file():
+    elif checkpoint.is_file():
         print(f"{run_dir}: resuming")
         zoo.resume(run_dir, progress=progress)
     else:
@@ -39,4 +41,4 @@ def finish(
             out=run_dir,
             progress=progress,
         )
-    return _checkpoint.read_json(run_dir / _checkpoint.SUMMARY, "the run did not finish")
+    return json.loads(summary.read_text())

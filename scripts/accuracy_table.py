@@ -30,7 +30,6 @@ import jax
 from _runs import finish
 
 import zoo
-from zoo import _checkpoint
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument(
@@ -158,8 +157,8 @@ for name in args.presets:
                     model=model,
                 )
                 summaries.append({**summary, "preset": name, "recipe": recipe})
-                curves.append((summaries[-1], _checkpoint.read_metrics(run_dir)))
-                _checkpoint.write_text_atomic(args.runs / "accuracy.md", table(summaries))
+                curves.append((summaries[-1], zoo.read_metrics(run_dir)))
+                (args.runs / "accuracy.md").write_text(table(summaries))
                 plot(curves, args.runs / "error-vs-time.png")
                 (args.runs / "accuracy.json").write_text(json.dumps(summaries, indent=1))
 print(table(summaries))

@@ -25,9 +25,11 @@ import itertools
 import json
 import tempfile
 from pathlib import Path
+from typing import get_args, get_type_hints
 
 import zoo
-from zoo._config import FREEZES
+
+FREEZES = get_args(get_type_hints(zoo.RunConfig)["freeze"])  # `RunConfig.freeze` choices
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--source", default="allen-cahn-twobody-d100")

@@ -27,7 +27,6 @@ import numpy as np
 
 import stde
 import zoo
-from zoo._evaluate import sample
 
 jax.config.update("jax_enable_x64", True)
 
@@ -60,7 +59,7 @@ def floors(preset, pde_seed):
     energy = np.cumsum(eigenvalues**2) / np.sum(eigenvalues**2)
 
     def data(key):
-        x = sample(pde, key, args.n, jnp.float64)
+        x = pde.sample_interior(key, args.n)  # float64: x64 is on
         return (
             np.asarray(x),
             np.asarray(jax.vmap(pde.exact_solution)(x)),

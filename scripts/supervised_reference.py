@@ -21,9 +21,6 @@ import jax.numpy as jnp
 import optax
 
 import zoo
-from zoo._evaluate import sample, stream_errors
-from zoo._optim import make_optimizer
-from zoo._trainer import _keys
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("preset", help="a preset with an exact solution, e.g. allen-cahn-twobody")
@@ -45,15 +42,20 @@ def fit(preset, pde_seed):
         steps=args.steps or cfg.train.steps, n_test=args.n_test or cfg.train.n_test
     )
     pde = cfg.pde.build()
-    init_key, data_key = _keys(train.seed)  # the trainer's initialisation and data keys
+    init_key, data_key = jax.random.split(jax.random.PRNGKey(train.seed))
     model = zoo.build_model(pde, model_cfg, key=init_key)
-    optimizer = make_optimizer(train, model)
+    # Adam with the configuration's schedule (`zoo.TrainConfig.schedule`).
+    lr = {
+        "linear": optax.linear_schedule(train.lr, 0.0, train.steps),
+        "cosine": optax.cosine_decay_schedule(train.lr, train.steps),
+    }.get(train.schedule, train.lr)
+    optimizer = optax.adam(lr)
     params, static = eqx.partition(model, eqx.is_inexact_array)
     state = optimizer.init(params)
 
     @jax.jit
     def step(params, state, key):
-        x = sample(pde, key, train.batch, jnp.float32)
+        x = pde.sample_interior(key, train.batch)
         target = jax.vmap(pde.reference_solution)(x)
 
         def loss(p):
@@ -65,9 +67,8 @@ def fit(preset, pde_seed):
     t0 = time.perf_counter()
     for i in range(train.steps):
         params, state = step(params, state, jax.random.fold_in(data_key, i))
-    errors = stream_errors(
-        eqx.combine(params, static), pde, n=train.n_test, key=jax.random.PRNGKey(train.test_seed)
-    )
+    solver = zoo.Solver(eqx.combine(params, static), pde, cfg, {})
+    errors = zoo.evaluate(solver, train.n_test, key=jax.random.PRNGKey(train.test_seed))
     return dict(
         preset=preset.name, dim=pde.dim, pde_seed=pde_seed, width=model_cfg.width,
         steps=train.steps, rel_l2=errors["rel_l2"], trivial_rel_l2=errors["trivial_rel_l2"],

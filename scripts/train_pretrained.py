@@ -20,13 +20,11 @@ from pathlib import Path
 from _runs import finish
 
 import zoo
-from zoo._presets import get_pretrained
-from zoo._solver import PRETRAINED_DIR, export_pretrained
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("names", nargs="*", help="entries (default: all)")
 parser.add_argument("--runs", type=Path, default=Path("runs/pretrained"))
-parser.add_argument("--dest", type=Path, default=PRETRAINED_DIR)
+parser.add_argument("--dest", type=Path, default=Path(zoo.__file__).parent / "pretrained")
 parser.add_argument("--steps", type=int, help="override the entry's steps (for trying out)")
 parser.add_argument("--no-progress", action="store_true")
 args = parser.parse_args()
@@ -34,14 +32,14 @@ args = parser.parse_args()
 names = args.names or zoo.pretrained_names()
 for name in names:
     try:
-        entry = get_pretrained(name)
+        entry = zoo.get_pretrained(name)
     except ValueError as e:
         sys.exit(f"error: {e}")
     config = entry.train if args.steps is None else entry.train.replace(steps=args.steps)
     run_dir = args.runs / name
     t = time.perf_counter()
     finish(run_dir, entry.preset, entry.dim, config, entry.pde_seed, not args.no_progress)
-    card = export_pretrained(run_dir, name, args.dest)
+    card = zoo.export_pretrained(run_dir, name, args.dest)
     published = card.get("published_rel_l2")
     print(
         f"{name}: rel-L2 {card.get('rel_l2', float('nan')):.2e} (trivial "

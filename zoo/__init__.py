@@ -15,6 +15,7 @@ from ._presets import (
     Pretrained as Pretrained,
     build_model as build_model,
     get_preset as get_preset,
+    get_pretrained as get_pretrained,
     names as names,
     pretrained_names as pretrained_names,
 )
@@ -22,6 +23,7 @@ from ._published import published as published
 from ._solver import (
     Solver as Solver,
     evaluate as evaluate,
+    export_pretrained as export_pretrained,
     load as load,
     load_file as load_file,
 )

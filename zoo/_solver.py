@@ -309,7 +309,7 @@ def _load_pretrained(name: str) -> Solver:
 
 
 def load_file(path: str | os.PathLike, *, pde=None) -> Solver:
-    """Load a solver from a file of your own: weights written by `export_pretrained`
+    """Load a solver from a file of your own: weights written by `zoo.export_pretrained`
     (`<name>.eqx`, whose header carries the configuration) or a run's `checkpoint.eqx`.
 
     The result is never labelled as shipped: its card holds `file`, `shipped: False` and
