@@ -98,7 +98,9 @@ def _operators(d):
 
 @pytest.mark.parametrize("engine", ENGINES, ids=["taylor", "jet"])
 @pytest.mark.parametrize("name", ["tanh-mlp", "sin-mlp", "eqx-mlp", "polynomial"])
-@pytest.mark.parametrize("d", [1, 2, 5])
+# d = 5 runs every operator (those of d = 2 among them) and d = 1 the one-input edge; the
+# d = 2 cases (compile-bound, ~5-15 s each here) are with the slow tests.
+@pytest.mark.parametrize("d", [1, pytest.param(2, marks=pytest.mark.slow), 5])
 def test_exact_matches_nested_ad(d, name, engine):
     fn = _fields(d)[name]
     ops = _operators(d)
