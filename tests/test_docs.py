@@ -47,9 +47,14 @@ def _code_blocks(text: str) -> list[str]:
 
 
 HOW_TO = sorted(p.name for p in (DOCS / "how-to").glob("*.md"))
+# Pages that train for hundreds of steps at d = 8 to 100 (1-2 minutes each on two cores):
+# slow, and run by name in CI (.ci/run).
+SLOW_HOW_TO = {"custom-pde.md", "finetune.md"}
 
 
-@pytest.mark.parametrize("page", HOW_TO)
+@pytest.mark.parametrize(
+    "page", [pytest.param(p, marks=pytest.mark.slow) if p in SLOW_HOW_TO else p for p in HOW_TO]
+)
 def test_how_to_code_runs(page, tmp_path):
     """The python blocks of a how-to page, in order, as one script in a fresh process.
     Blocks that include an example file are the example's own smoke test's business."""

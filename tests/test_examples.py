@@ -44,6 +44,7 @@ def test_flax_nnx_example_runs(tmp_path):
     test_example_runs("flax_nnx.py", tmp_path)
 
 
+@pytest.mark.slow  # a script in a fresh process; run by name in CI (.ci/run)
 def test_train_1e6_script_runs(tmp_path):
     """`benchmarks/train_1e6.py` at a small dimension: it trains the shared-first-layer
     model, evaluates the final one and writes its JSON and markdown results."""
@@ -125,6 +126,7 @@ def test_engine_benchmark_quick_run_in_rounds(tmp_path):
     assert "2 rounds" in md and "| stde | " in md and (tmp_path / "engine.png").is_file()
 
 
+@pytest.mark.slow  # a script in a fresh process; run by name in CI (.ci/run)
 def test_supervised_reference_script_runs():
     """`scripts/supervised_reference.py` at tiny settings: one JSON line per PDE seed, with
     the trainer's error measures."""
@@ -161,6 +163,7 @@ def test_accuracy_table_script_reuses_finished_runs(tmp_path):
     assert (tmp_path / "accuracy.md").read_text() == table
 
 
+@pytest.mark.slow  # a script in a fresh process; run by name in CI (.ci/run)
 def test_train_pretrained_script_writes_a_loadable_entry(tmp_path):
     """`scripts/train_pretrained.py` with a tiny budget writes the weights and a model card
     whose hash matches them."""
@@ -178,6 +181,7 @@ def test_train_pretrained_script_writes_a_loadable_entry(tmp_path):
     assert hashlib.sha256(weights).hexdigest() == card["sha256"]
 
 
+@pytest.mark.slow  # a script in a fresh process; run by name in CI (.ci/run)
 def test_rank_floor_script_runs():
     """`scripts/rank_floor.py` at d = 8: more quadratic directions never fit worse here,
     the full quadratic leaves only the small cubic remainder, and a PDE without an exact

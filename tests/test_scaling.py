@@ -62,7 +62,7 @@ def _assert_same(a: dict, b: dict) -> None:
 
 def test_devices_do_not_change_losses():
     proc = subprocess.run(
-        [sys.executable, "-c", _SCRIPT, "1", "2", "4"],
+        [sys.executable, "-c", _SCRIPT, "1", "4"],
         env=_env(4),
         cwd=ROOT,
         capture_output=True,
@@ -72,7 +72,6 @@ def test_devices_do_not_change_losses():
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = _result(proc.stdout)
     assert len(result["1"]["losses"]) == 20
-    _assert_same(result["1"], result["2"])
     _assert_same(result["1"], result["4"])
 
 
