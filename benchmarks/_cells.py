@@ -179,8 +179,9 @@ def make_model(case, d, width, depth, block_size, key):
     return models.Constrained(net, stde.BallAnsatz(power=2 if case == "order4" else 1))
 
 
-def make_loss(case, engine, num, batch):
-    """loss(model, xs, key) for one step."""
+def make_loss(case, engine, num, batch, forcing=forcing):
+    """loss(model, xs, key) for one step; `forcing(x)` (default: the stand-in) is the
+    Laplacian cases' right-hand side."""
     if engine == "floor":
         # Plain supervised step: same model and points, no derivatives.
         def floor(model, xs, key):
@@ -232,16 +233,22 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss"
 
 
-def run(case, engine, d, *, batch, num, width, depth, block_size, windows, window_s, seed):
-    """Compile and time one cell; returns the result row as a dict."""
+def run(
+    case, engine, d, *, batch, num, width, depth, block_size, windows, window_s, seed,
+    forcing=forcing, sample=None,
+):  # fmt: skip
+    """Compile and time one cell; returns the result row as a dict. `forcing(x)` and
+    `sample(key, batch, d)` replace the stand-in forcing and the case's sampler (the
+    trainer-speed benchmark passes a preset's)."""
     base_mb, mem_kind = _peak_mb()
     kmodel, kstep = jax.random.split(jax.random.key(seed))
     model = make_model(case, d, width, depth, block_size, kmodel)
     params, static = eqx.partition(model, eqx.is_array)
     opt = optax.adam(optax.linear_schedule(1e-3, 0.0, 10_000))
     opt_state = opt.init(params)
-    loss_fn = make_loss(case, engine, num, batch)
-    sample = sample_kdv if case == "mixed" else sample_ball
+    loss_fn = make_loss(case, engine, num, batch, forcing)
+    if sample is None:
+        sample = sample_kdv if case == "mixed" else sample_ball
 
     def step(params, opt_state, key):
         # The key travels with the state, so no per-step host work picks it.
