@@ -28,35 +28,3 @@ def shipped_solver():
     import zoo
 
     return zoo.load("poisson-twobody-d100")
-
-
-# Modules whose module-scoped fixtures train or load a solver. Under `-n N` each of them
-# runs on one worker (xdist's "loadgroup"), so its fixture is built, and its steps compiled,
-# once instead of once per worker; the other tests are spread one by one as before.
-_GROUPED = {
-    "test_api_overrides",
-    "test_cli",
-    "test_cli_summary",
-    "test_hardening",
-    "test_pdes_kdv",
-    "test_plots",
-    "test_reliability",
-    "test_zoo",
-}
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_configure(config):
-    # xdist turns a bare `-n N` into "load"; an explicit `--dist` is left alone.
-    given = any(
-        a == "--dist" or a.startswith(("--dist=", "-d")) for a in config.invocation_params.args
-    )
-    if getattr(config.option, "dist", "no") == "load" and not given:
-        config.option.dist = "loadgroup"
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        name = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
-        if name in _GROUPED:
-            item.add_marker(pytest.mark.xdist_group(name))
