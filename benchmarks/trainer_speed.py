@@ -184,6 +184,7 @@ def main(argv=None):
         print(TAG + json.dumps(child(args)), flush=True)
         return
     dims = [int(float(d)) for d in args.dims.split(",")]
+    load = [os.getloadavg()[0]]  # The machine's 1-minute load at the start and the end.
     rows = []
     for rnd in range(args.rounds):
         for dim in dims:
@@ -193,13 +194,16 @@ def main(argv=None):
                 row = dict(run_child(kind, dim, args, steps), kind=kind, dim=dim, round=rnd)
                 print(json.dumps(row), flush=True)
                 rows.append(row)
+    load.append(os.getloadavg()[0])
     import jax
 
     lines = [
         "# Trainer speed",
         "",
         f"- machine: CPU: {cpu_name()}; shared with other work while it ran, so the "
-        "rates are measured in interleaved rounds and the ratios are per round",
+        "rates are measured in interleaved rounds and the ratios are per round; load "
+        f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end, on {os.cpu_count()} "
+        "cores",
         f"- jax {jax.__version__}, float32; {datetime.date.today()}",
         "- command: `"
         + shlex.join(["python", "benchmarks/trainer_speed.py", *(argv or sys.argv[1:])])
@@ -210,8 +214,11 @@ def main(argv=None):
         f"preset's forcing and sampler, `step` the trainer's compiled steps ({CHUNK} per "
         "dispatch, no records), `trainer` `zoo.train`'s summary it/s",
         "",
-        "| d | " + " | ".join(KINDS) + " (it/s) | "
-        + " | ".join(f"trainer / {k}" for k in KINDS[:-1]) + " | engine-pde / engine-value |",
+        "| d | "
+        + " | ".join(KINDS)
+        + " (it/s) | "
+        + " | ".join(f"trainer / {k}" for k in KINDS[:-1])
+        + " | engine-pde / engine-value |",
         "|---|" + "---|" * (2 * len(KINDS)),
     ]
     for dim in dims:
