@@ -87,14 +87,12 @@ class AbstractPDE(eqx.Module):
 
         **Raises:** `ValueError` unless the PDE `has_exact_solution`.
         """
-        where = f"`{type(self).__name__}.exact_solution`"
-        if not self.has_exact_solution:
-            raise ValueError(
-                f"{where}: `{self.name}` has no closed-form solution (`has_exact_solution` "
-                "is False)."
-            )
-        x = check_point(x, self.input_dim, where=where)
-        return self._solution(x)
+        return self._checked_solution(
+            x,
+            "exact_solution",
+            self.has_exact_solution,
+            "has no closed-form solution (`has_exact_solution` is False).",
+        )
 
     def residual(
         self, u: ScalarField, x: Point, *, estimator=None, key: Key | None = None
@@ -143,11 +141,16 @@ class AbstractPDE(eqx.Module):
 
         **Raises:** `ValueError` unless the PDE `has_reference_solution`.
         """
-        where = f"`{type(self).__name__}.reference_solution`"
-        if not self.has_reference_solution:
-            raise ValueError(
-                f"{where}: `{self.name}` has no closed form and no reference solution to "
-                "compare with."
-            )
-        x = check_point(x, self.input_dim, where=where)
-        return self._solution(x)
+        return self._checked_solution(
+            x,
+            "reference_solution",
+            self.has_reference_solution,
+            "has no closed form and no reference solution to compare with.",
+        )
+
+    def _checked_solution(self, x, method: str, offered: bool, missing: str) -> Array:
+        # The two public solution methods differ only in the flag that promises them.
+        where = f"`{type(self).__name__}.{method}`"
+        if not offered:
+            raise ValueError(f"{where}: `{self.name}` {missing}")
+        return self._solution(check_point(x, self.input_dim, where=where))
