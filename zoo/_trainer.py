@@ -602,8 +602,7 @@ def _run_loop(
     callback: Callable | None,
     plots: bool,
 ) -> Solver:
-    check_int(until, "until", optional=True)
-    cfg = run.config.train
+    cfg = run.config.train  # `until` was checked by the caller (`_check_run_args`).
     total = cfg.steps
     stop = total if until is None else min(until, total)
     _, data_key = _keys(cfg.seed)
