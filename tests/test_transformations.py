@@ -19,13 +19,14 @@ def test_vmap_over_points_and_keys(getkey):
     model = _model(getkey())
     xs = jax.random.normal(getkey(), (5, D)) * 0.3
     keys = jax.random.split(getkey(), 5)
-    est = jax.vmap(
-        lambda x, k: stde.estimate(stde.Laplacian(), model, x, estimator=stde.SparseSTDE(2), key=k)
-    )(xs, keys)
-    one = [
-        stde.estimate(stde.Laplacian(), model, x, estimator=stde.SparseSTDE(2), key=k)
-        for x, k in zip(xs, keys)
-    ]
+
+    def f(x, k):
+        return stde.estimate(stde.Laplacian(), model, x, estimator=stde.SparseSTDE(2), key=k)
+
+    # Both under jit (op by op, each small operation would compile on its own).
+    est = jax.jit(jax.vmap(f))(xs, keys)
+    one_point = jax.jit(f)
+    one = [one_point(x, k) for x, k in zip(xs, keys)]
     np.testing.assert_allclose(est, jnp.stack(one), rtol=1e-10)
 
 
@@ -41,8 +42,8 @@ def test_grad_wrt_parameters_matches_nested_ad(getkey):
         third = jax.jacfwd(jax.jacfwd(jax.grad(m)))(x)[0, 1, 1]
         return (jnp.trace(h) + third) ** 2
 
-    g1 = eqx.filter_grad(loss_stde)(model)
-    g2 = eqx.filter_grad(loss_ref)(model)
+    g1 = eqx.filter_jit(eqx.filter_grad(loss_stde))(model)
+    g2 = eqx.filter_jit(eqx.filter_grad(loss_ref))(model)
     for a, b in zip(jax.tree_util.tree_leaves(g1), jax.tree_util.tree_leaves(g2)):
         np.testing.assert_allclose(a, b, rtol=1e-8, atol=1e-12)
 
@@ -100,7 +101,9 @@ def test_sparse_laplacian_at_a_million_dimensions_is_dimension_lean():
     key = jax.random.PRNGKey(2)
     # `evaluate` splits the key once per operator term and hands the second half on.
     i = int(jax.random.randint(jax.random.split(key)[1], (1,), 0, d)[0])
-    est = stde.estimate(stde.Laplacian(), u, x, estimator=stde.SparseSTDE(1), key=key)
+    est = jax.jit(
+        lambda x: stde.estimate(stde.Laplacian(), u, x, estimator=stde.SparseSTDE(1), key=key)
+    )(x)
     e = jnp.zeros(d).at[i].set(1.0)
-    uii = jax.jvp(lambda y: jax.jvp(u, (y,), (e,))[1], (x,), (e,))[1]
+    uii = jax.jit(lambda x: jax.jvp(lambda y: jax.jvp(u, (y,), (e,))[1], (x,), (e,))[1])(x)
     np.testing.assert_allclose(est, d * uii, rtol=1e-9)
