@@ -69,7 +69,9 @@ def test_residual_is_zero_at_the_solution_for_every_key(gradient):
     r = jax.jit(jax.vmap(lambda k: pde.residual(_truth, X, estimator=ESTIMATOR, key=k)))(keys)
     np.testing.assert_allclose(np.asarray(r), 0.0, atol=1e-12)
     # Against the exact forcing, a single estimate of the solution's Laplacian is not 0.
-    lap = jax.vmap(lambda k: stde.estimate(stde.Laplacian(), _truth, X, estimator=ESTIMATOR, key=k))
+    lap = jax.jit(
+        jax.vmap(lambda k: stde.estimate(stde.Laplacian(), _truth, X, estimator=ESTIMATOR, key=k))
+    )
     assert np.max(np.abs(np.asarray(lap(keys)) - float(_laplacian(_truth, X)))) > 0.1
 
 
@@ -84,7 +86,7 @@ def test_exact_estimator_gives_the_exact_residual(gradient):
     want = _laplacian(_truth, X) + _truth(X) - _truth(X) ** 3
     if gradient:
         want = want + 0.5 * jnp.sum(jax.jit(jax.grad(_truth))(X) ** 2)
-    np.testing.assert_allclose(float(pde.forcing(X)), float(want), rtol=1e-10)
+    np.testing.assert_allclose(float(jax.jit(pde.forcing)(X)), float(want), rtol=1e-10)
 
 
 @pytest.mark.slow  # 4000 keys, compiled twice (~10 s on a shared machine)
