@@ -370,6 +370,7 @@ def test_residual_bias_init_minimises_the_residual_over_the_bias():
     fitted = fit_output_bias(net, pde, config, key)
     x = sample(pde, jax.random.split(key)[0], 200, jnp.float32)  # the fit's points
 
+    @jax.jit
     def residuals(bias):
         m = eqx.tree_at(models.output_bias, net, bias)
         est = make_estimator(config)
