@@ -1,7 +1,9 @@
 """`python -m zoo`: errors print one line and exit non-zero; train, eval, resume work;
 --help shows every config field with its help and the preset's default."""
 
+import contextlib
 import dataclasses
+import io
 import json
 import os
 import re
@@ -41,20 +43,15 @@ def assert_one_line_error(proc, *fragments, code=None):
 
 @pytest.fixture(scope="module")
 def cli_run(tmp_path_factory):
-    """A tiny run trained through the command line."""
+    """A tiny run trained through the command line (`python -m zoo`'s entry point, in this
+    process: the same code path, and the jit cache of the other tests; the real process's
+    exit codes are the subprocess tests' business)."""
     out = tmp_path_factory.mktemp("cli") / "run"
-    proc = run_cli(
-        "train",
-        "allen-cahn-twobody",
-        *TINY,
-        "--steps",
-        "6",
-        "--eval-every",
-        "3",
-        "--out",
-        out,
-        "--no-plots",
-    )
+    argv = ["train", "allen-cahn-twobody", *TINY, "--steps", "6", "--eval-every", "3"]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        code = cli.main([*argv, "--out", str(out), "--no-plots"])
+    proc = subprocess.CompletedProcess(argv, code, stdout.getvalue(), stderr.getvalue())
     assert proc.returncode == 0, proc.stderr
     return out, proc
 
@@ -178,14 +175,14 @@ def test_list():
         assert name in proc.stdout
 
 
-def test_train_then_eval(cli_run):
+def test_train_then_eval(cli_run, capsys):
     out, proc = cli_run
     assert "final rel-L2" in proc.stdout and "trivial fit" in proc.stdout
     records = zoo.read_metrics(out)
     assert [r["step"] for r in records] == [2, 3, 4, 6]
-    # A subprocess, like the run: 64-bit mode (on in this test process) changes the PDE's
-    # random coefficients, so the comparison is made in the same mode.
-    evaluated = run_cli("eval", out, "--n-points", "32", "--json")
+    # In this process, like the run: 64-bit mode (on in this test process) changes the
+    # PDE's random coefficients, so the comparison is made in the same mode.
+    evaluated = in_process(capsys, "eval", out, "--n-points", "32", "--json")
     assert evaluated.returncode == 0, evaluated.stderr
     result = json.loads(evaluated.stdout)
     # Same test stream (the run's test_seed) and size as the run's final evaluation.
