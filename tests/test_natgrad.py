@@ -10,7 +10,9 @@ import pytest
 import models
 import stde
 import zoo
+from zoo import _trainer
 from zoo._natgrad import NaturalGradient, woodbury_direction
+from zoo._optim import make_optimizer, params_of
 from zoo._presets import protocol_init
 
 # A small network: the optimisers' behaviour, not the preset's 128-wide model, is tested.
@@ -45,13 +47,15 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum):
     net = models.MLP(3, width=5, depth=3, key=key)
     x = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
     params, static = eqx.partition(net, eqx.is_inexact_array)
-    jac = jax.vmap(lambda y: jax.grad(lambda p: eqx.combine(p, static)(y))(params))(x)
+    jac = jax.jit(jax.vmap(lambda y: jax.grad(lambda p: eqx.combine(p, static)(y))(params)))(x)
     r = jax.vmap(net)(x) - jnp.sin(x[:, 0])
     prev = jax.tree.map(
         lambda p: jax.random.normal(jax.random.PRNGKey(3), p.shape, p.dtype), params
     )
     damping = 1e-2
-    got = woodbury_direction(jac, r, prev, damping=damping, momentum=momentum)
+    got = jax.jit(lambda *a: woodbury_direction(*a, damping=damping, momentum=momentum))(
+        jac, r, prev
+    )
     flat_j = np.concatenate(
         [np.asarray(j, np.float64).reshape(6, -1) for j in jax.tree.leaves(jac)], axis=1
     )
@@ -68,7 +72,7 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum):
 def test_natural_gradient_training_beats_adam_at_equal_steps():
     # A tiny Poisson problem: 60 natural-gradient steps against 60 Adam steps (same points).
     base = zoo.TrainConfig(steps=60, batch=32, estimator="exact", n_test=500, eval_every=0)
-    kwargs = dict(progress=False, plots=False)
+    kwargs = dict(progress=False, plots=False, model=SMALL)
     adam = zoo.train("poisson-twobody", 4, config=base, **kwargs)
     ng = zoo.train(
         "poisson-twobody",
@@ -135,9 +139,8 @@ def test_sampling_without_replacement_is_unbiased_with_less_variance():
 
     def draws(replace):
         est = stde.SparseSTDE(k, replace=replace)
-        return jax.vmap(lambda key: stde.estimate(stde.Laplacian(), f, x, estimator=est, key=key))(
-            keys
-        )
+        one = lambda key: stde.estimate(stde.Laplacian(), f, x, estimator=est, key=key)  # noqa: E731
+        return jax.jit(jax.vmap(one))(keys)
 
     with_r, without = draws(True), draws(False)
     exact = d * (d + 1) / 2
@@ -167,7 +170,6 @@ def test_protocol_init_draws_the_reference_codes_ranges():
 def test_lbfgs_on_a_fixed_point_set_and_optax_by_name():
     # L-BFGS with its line search on a fixed point set lowers that set's loss every step;
     # "optax:NAME" builds any optax optimiser.
-    losses = []
     cfg = zoo.TrainConfig(
         steps=15,
         batch=32,
@@ -177,15 +179,17 @@ def test_lbfgs_on_a_fixed_point_set_and_optax_by_name():
         n_test=200,
         eval_every=0,
     )
-    zoo.train(
-        "poisson-twobody",
-        3,
-        config=cfg,
-        model=SMALL,
-        progress=False,
-        plots=False,
-        callback=lambda s, loss: losses.append(loss),
-    )
+    # The trainer's compiled loop (`make_chunk`, the body of every `zoo.train` step), all
+    # 15 steps in one dispatch: one compilation of the line search. (`zoo.train` runs a
+    # phase's first step alone, and L-BFGS's initial state has weakly typed scalars that
+    # its updated state has not, so a second call would compile it again.)
+    pde = zoo.get_preset("poisson-twobody").run_config(3, train=cfg, model=SMALL).pde.build()
+    init_key, data_key = _trainer._keys(cfg.seed)
+    model = zoo.build_model(pde, SMALL, key=init_key)
+    state = make_optimizer(cfg, model).init(params_of(model))
+    _, _, losses, done = _trainer.make_chunk(cfg)(model, state, pde, data_key, 0, cfg.steps)
+    assert int(done) == cfg.steps
+    losses = np.asarray(losses)[: cfg.steps].tolist()
     assert all(b <= a * (1 + 1e-5) for a, b in zip(losses, losses[1:]))
     assert losses[-1] < 0.1 * losses[0]
     sgd = zoo.train(
