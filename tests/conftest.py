@@ -28,3 +28,21 @@ def shipped_solver():
     import zoo
 
     return zoo.load("poisson-twobody-d100")
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    """`--dist loadgroup` under pytest >= 9.2: xdist (3.8) groups the tests of one
+    `xdist_group` by a "@group" suffix it writes into `item._nodeid`, which pytest no longer
+    reads (a node's id is now `item._id`), so every group was spread over the workers. This
+    writes the suffix where pytest reads it, on the workers (where xdist sets `loadgroup`),
+    unless xdist already did."""
+    if not getattr(config.option, "loadgroup", False):
+        return
+    for item in items:
+        names = {
+            str(mark.args[0] if mark.args else mark.kwargs.get("name", "default"))
+            for mark in item.iter_markers("xdist_group")
+        }
+        if names and "@" not in item.nodeid and hasattr(item, "_id"):
+            item._id = type(item._id).parse(f"{item.nodeid}@{'_'.join(sorted(names))}")

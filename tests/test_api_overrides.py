@@ -10,6 +10,11 @@ import pdes
 import zoo
 from zoo._config import with_cadence
 
+# Under `-n N --dist loadgroup` the modules that train tiny runs (test_api_overrides, test_cli,
+# test_hardening, test_reliability, test_trainer_loop, test_zoo) run on one worker: each
+# module-scoped run is built once, and equal training configurations share a compilation.
+pytestmark = pytest.mark.xdist_group("tiny-runs")
+
 TINY = dict(batch=8, n_test=100, width=8, depth=2, progress=False, plots=False)
 
 

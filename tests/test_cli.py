@@ -18,6 +18,11 @@ from helpers import ROOT, TINY_RUN_FLAGS, run_python
 import zoo
 from zoo import _cli as cli
 
+# Under `-n N --dist loadgroup` the modules that train tiny runs (test_api_overrides, test_cli,
+# test_hardening, test_reliability, test_trainer_loop, test_zoo) run on one worker: each
+# module-scoped run is built once, and equal training configurations share a compilation.
+pytestmark = pytest.mark.xdist_group("tiny-runs")
+
 TINY = [
     *TINY_RUN_FLAGS,
     "--n-test",

@@ -13,6 +13,11 @@ from helpers import TINY_RUN_FLAGS, run_python
 import models
 import zoo
 
+# Under `-n N --dist loadgroup` the modules that train tiny runs (test_api_overrides, test_cli,
+# test_hardening, test_reliability, test_trainer_loop, test_zoo) run on one worker: each
+# module-scoped run is built once, and equal training configurations share a compilation.
+pytestmark = pytest.mark.xdist_group("tiny-runs")
+
 TINY = [
     "allen-cahn-twobody",
     *TINY_RUN_FLAGS,

@@ -8,6 +8,10 @@ import pytest
 import pdes
 from pdes._kdv import NU, kdv1d_interpolate, kdv1d_snapshots, solve_kdv1d
 
+# Under `-n N --dist loadgroup` this module runs on one worker: its reference solves and
+# their compilations are shared by its tests.
+pytestmark = pytest.mark.xdist_group("kdv-reference")
+
 
 @pytest.fixture(scope="module")
 def cache(tmp_path_factory):

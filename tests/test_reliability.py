@@ -33,6 +33,11 @@ import zoo
 from zoo import _checkpoint as ckpt, _cli as cli, _solver, _trainer
 from zoo._trainer import FinishedRunWarning
 
+# Under `-n N --dist loadgroup` the modules that train tiny runs (test_api_overrides, test_cli,
+# test_hardening, test_reliability, test_trainer_loop, test_zoo) run on one worker: each
+# module-scoped run is built once, and equal training configurations share a compilation.
+pytestmark = pytest.mark.xdist_group("tiny-runs")
+
 PRESET = "allen-cahn-twobody"
 DIM = 4
 MODEL = zoo.ModelConfig(width=8, depth=2)

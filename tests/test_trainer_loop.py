@@ -16,6 +16,11 @@ import zoo
 from zoo import _trainer
 from zoo._optim import make_optimizer, params_of
 
+# Under `-n N --dist loadgroup` the modules that train tiny runs (test_api_overrides, test_cli,
+# test_hardening, test_reliability, test_trainer_loop, test_zoo) run on one worker: each
+# module-scoped run is built once, and equal training configurations share a compilation.
+pytestmark = pytest.mark.xdist_group("tiny-runs")
+
 PRESET, DIM = "allen-cahn-twobody", 4
 MODEL = zoo.ModelConfig(width=8, depth=2)
 CONFIG = zoo.TrainConfig(
