@@ -65,6 +65,14 @@ def test_finetune_overrides(solver):
     assert tuned.config.model == solver.config.model
 
 
+def test_finetune_pde_seed_alone_takes_another_instance_of_the_solvers_preset(solver):
+    tuned = zoo.finetune(solver, pde_seed=3, n_test=100, progress=False, plots=False)
+    assert tuned.config.preset == "allen-cahn-twobody"
+    assert tuned.pde.seed == 3 and solver.pde.seed == 0
+    expected = pdes.get("allen-cahn-twobody", dim=3, seed=3)
+    assert (tuned.pde.coefficients == expected.coefficients).all()
+
+
 def test_unknown_override_is_refused_with_a_suggestion(solver, tmp_path):
     out = tmp_path / "run"
     with pytest.raises(ValueError, match=r"'stpes'\. Did you mean 'steps'\?.*batch.*width"):

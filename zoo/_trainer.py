@@ -1164,7 +1164,8 @@ def finetune(
     - `reset`: `"none"`, or `"last"` to start with the output layer set to zero
       (`models.zero_last`): the network keeps its features but not its old output, for a
       new PDE whose solution has another amplitude.
-    - `pde_seed`: the seed when `pde` is a preset name; default the solver's PDE seed.
+    - `pde_seed`: the seed when `pde` is a preset name (or None for a solver trained on a
+      preset: another instance of that preset); default the solver's PDE seed.
     - `**overrides`: fields of `zoo.TrainConfig` (`steps=500`, `lr=1e-4`, ...) applied
       on top of `config`, as in `zoo.train` (`steps` without `eval_every` gives ten
       evaluations); `zoo.ModelConfig` fields are refused (the solver's network is kept).
@@ -1187,13 +1188,15 @@ def finetune(
     dist.maybe_initialize()
     if jax.process_index() != 0:
         out = None
-    if pde_seed is not None and not isinstance(pde, str):
-        raise ValueError(
-            f"`pde_seed` is only for a preset name given as `pde` (got {type(pde).__name__}: "
-            f"the PDE has its own seed), got {pde_seed!r}."
-        )
     if not isinstance(solver, Solver):
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
+    if pde is None and pde_seed is not None and solver.config.preset is not None:
+        pde = solver.config.preset  # Another instance of the solver's own preset.
+    if pde_seed is not None and not isinstance(pde, str):
+        raise ValueError(
+            f"`pde_seed` is only for a preset name given as `pde` or a solver trained on a "
+            f"preset (got {type(pde).__name__}: the PDE has its own seed), got {pde_seed!r}."
+        )
     if freeze not in FREEZES:
         raise ValueError(f"`freeze` must be one of {list(FREEZES)}, got {freeze!r}.")
     if reset not in ("none", "last"):
