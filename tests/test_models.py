@@ -11,6 +11,10 @@ import pytest
 import models
 import stde
 
+# Under `-n N --dist loadgroup` this module runs on one worker: its tests compile the same
+# fields' forward passes and derivatives, once per worker that runs any of them.
+pytestmark = pytest.mark.xdist_group("models")
+
 
 def _g(xs):
     return jnp.sum(jnp.cos(xs))

@@ -15,6 +15,10 @@ import pytest
 import pdes
 import stde
 
+# Under `-n N --dist loadgroup` this module runs on one worker: its tests compile the same
+# PDEs' samplers, residuals and references, once per worker that runs any of them.
+pytestmark = pytest.mark.xdist_group("pdes")
+
 CLOSED_FORM = [
     "poisson-twobody",
     "allen-cahn-twobody",

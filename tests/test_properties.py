@@ -13,12 +13,17 @@ from fractions import Fraction
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 import pdes
 import stde
 from stde import reference
 from stde._planning import combine, expand_jet
+
+# Under `-n N --dist loadgroup` this module runs on one worker: the nested-AD derivative
+# tensors (`_tensor`, cached) and the samplers' compilations are shared by its tests.
+pytestmark = pytest.mark.xdist_group("properties")
 
 D = 4  # input dimension of the test field
 
