@@ -153,7 +153,8 @@ def test_a_rollback_inside_a_chunk_does_not_recompile(tmp_path, monkeypatch):
 
 
 def test_the_progress_bar_shows_the_summary_rate(capsys):
-    config = CONFIG.replace(steps=30, log_every=10)
+    # Eight steps, as test_zoo's and test_hardening's runs: the loop is compiled once for all.
+    config = CONFIG.replace(log_every=2)
     solver = zoo.train(PRESET, DIM, config=config, model=MODEL, progress=True, plots=False)
     err = capsys.readouterr().err
     shown = re.findall(r"([\d.]+)it/s", err)
