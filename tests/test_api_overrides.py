@@ -20,8 +20,10 @@ TINY = dict(batch=8, n_test=100, width=8, depth=2, progress=False, plots=False)
 
 @pytest.fixture(scope="module")
 def solver():
-    """The "best" recipe of a two-phase preset (Adam warm-up, then natural gradient)."""
-    return zoo.train("allen-cahn-twobody", 3, steps=4, lr=0.25, **TINY)
+    """The "best" recipe of a two-phase preset (Adam warm-up, then natural gradient). At
+    test_cli's tiny run's dimension, steps and estimator samples (only the learning rate
+    differs, which is not compiled in): on their common worker both phases compile once."""
+    return zoo.train("allen-cahn-twobody", 4, steps=6, lr=0.25, num_samples=2, **TINY)
 
 
 def test_no_override_name_is_ambiguous():
@@ -34,15 +36,18 @@ def test_no_override_name_is_ambiguous():
 
 
 def test_overrides_reach_the_run_config(solver):
-    model, train = zoo.get_preset("allen-cahn-twobody").recipe("best", 3)
+    model, train = zoo.get_preset("allen-cahn-twobody").recipe("best", 4)
     cfg = solver.config
-    # The recipe with the overrides on top: steps, lr, batch, n_test; eval_every from
-    # steps (ten evaluations, at least every step); the warm-up keeps its share.
-    assert cfg.train == train.replace(steps=4, lr=0.25, batch=8, n_test=100, eval_every=1)
+    # The recipe with the overrides on top: steps, lr, batch, num_samples, n_test;
+    # eval_every from steps (ten evaluations, at least every step); the warm-up keeps its
+    # share.
+    assert cfg.train == train.replace(
+        steps=6, lr=0.25, batch=8, num_samples=2, n_test=100, eval_every=1
+    )
     assert cfg.train.optimizer == train.optimizer == "natural-gradient"
-    assert 1 <= cfg.train.warmup.steps < 4
+    assert 1 <= cfg.train.warmup.steps < 6
     assert cfg.model == model.replace(width=8, depth=2)
-    assert solver.card["steps"] == 4
+    assert solver.card["steps"] == 6
 
 
 def test_config_and_overrides_combine():
@@ -69,7 +74,7 @@ def test_finetune_pde_seed_alone_takes_another_instance_of_the_solvers_preset(so
     tuned = zoo.finetune(solver, pde_seed=3, n_test=100, progress=False, plots=False)
     assert tuned.config.preset == "allen-cahn-twobody"
     assert tuned.pde.seed == 3 and solver.pde.seed == 0
-    expected = pdes.get("allen-cahn-twobody", dim=3, seed=3)
+    expected = pdes.get("allen-cahn-twobody", dim=4, seed=3)
     assert (tuned.pde.coefficients == expected.coefficients).all()
 
 
