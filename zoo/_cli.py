@@ -471,7 +471,7 @@ def _cmd_list(args) -> int:
         entry = get_pretrained(n)
         shipped = n in shipped_names()
         status = "shipped" if shipped else "not shipped (train it: scripts/train_pretrained.py)"
-        print(f"  {n:28s} {entry.train.steps} steps   {status}")
+        print(f"  {n:28s} {entry.train.steps:>6} steps   {status}")
     return 0
 
 

@@ -279,12 +279,13 @@ class Pretrained:
 
 
 def _pretrained(preset: str, dim: int, **train) -> Pretrained:
-    base = _PRESETS[preset].train
+    _, base = _PRESETS[preset].recipe("best", dim)
     return Pretrained(f"{preset}-d{dim}", preset, dim, base.replace(**train))
 
 
-# The published protocol (10 000 steps) unless noted. Weights ship in zoo/pretrained/ once
-# scripts/train_pretrained.py has produced them.
+# Each entry is trained with its preset's best recipe at its dimension (`Preset.recipe`:
+# the natural-gradient recipe for the two-body PDEs at d <= 128, Adam elsewhere). Weights
+# ship in zoo/pretrained/ once scripts/train_pretrained.py has produced them.
 _PRETRAINED = {
     p.name: p
     for p in (
