@@ -47,9 +47,10 @@ def _code_blocks(text: str) -> list[str]:
 
 
 HOW_TO = sorted(p.name for p in (DOCS / "how-to").glob("*.md"))
-# Pages that train for hundreds of steps at d = 8 to 100 (1-2 minutes each on two cores):
-# slow, and run by name in CI (.ci/run).
-SLOW_HOW_TO = {"custom-pde.md", "finetune.md"}
+# Pages that train for hundreds of steps at d = 8 to 100 (1-2 minutes each on two cores),
+# and the Flax page (a fresh process that imports Flax and compiles its training, ~12
+# CPU-seconds): slow, and run by name in CI (.ci/run).
+SLOW_HOW_TO = {"custom-pde.md", "finetune.md", "flax-and-jax.md"}
 
 
 @pytest.mark.parametrize(
@@ -68,6 +69,7 @@ def test_how_to_code_runs(page, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # a fresh process that loads and evaluates a shipped solver; in CI (.ci/run)
 def test_readme_example_runs(tmp_path):
     (block,) = _code_blocks((ROOT / "README.md").read_text())
     script = tmp_path / "readme.py"

@@ -20,13 +20,15 @@ EXAMPLES = {
 }
 
 
+# Each example is a fresh process that imports JAX and compiles its own training (15-20
+# CPU-seconds each): slow, and run by name in CI (.ci/run).
 @pytest.mark.parametrize(
     "name",
     [
-        "finetune_custom_pde.py",
+        pytest.param("finetune_custom_pde.py", marks=pytest.mark.slow),
         # The Exact 2D KdV residual (u_xxxy and four more partials) compiles for ~30 s.
         pytest.param("kdv_high_order.py", marks=pytest.mark.slow),
-        "prebuilt_solver.py",
+        pytest.param("prebuilt_solver.py", marks=pytest.mark.slow),
     ],
 )
 def test_example_runs(name, tmp_path):
@@ -37,6 +39,7 @@ def test_example_runs(name, tmp_path):
     assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow  # a script in a fresh process; run by name in CI (.ci/run)
 def test_flax_nnx_example_runs(tmp_path):
     """`examples/flax_nnx.py` (flax is an optional extra): the estimators from a Flax NNX
     model, trained with Flax's optimiser."""

@@ -84,6 +84,7 @@ def test_natural_gradient_training_beats_adam_at_equal_steps():
     assert ng.card["rel_l2"] < 0.5 * adam.card["rel_l2"]
 
 
+@pytest.mark.slow  # two phases compiled, three runs (~15-20 CPU-s); run by name in CI (.ci/run)
 def test_natural_gradient_resume_is_bit_identical(tmp_path):
     # Two phases (Adam warm-up, then the natural gradient), resumed inside the second.
     cfg = zoo.TrainConfig(
@@ -167,6 +168,7 @@ def test_protocol_init_draws_the_reference_codes_ranges():
         assert np.abs(b).max() > 0
 
 
+@pytest.mark.slow  # L-BFGS's line search compiles for ~10 s; run by name in CI (.ci/run)
 def test_lbfgs_on_a_fixed_point_set_and_optax_by_name():
     # L-BFGS with its line search on a fixed point set lowers that set's loss every step;
     # "optax:NAME" builds any optax optimiser.

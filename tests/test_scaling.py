@@ -60,6 +60,7 @@ def _assert_same(a: dict, b: dict) -> None:
     np.testing.assert_allclose(a["rel_l2"], b["rel_l2"], rtol=1e-5)
 
 
+@pytest.mark.slow  # a fresh process compiling for 1 and 4 devices (~20 CPU-s); in CI (.ci/run)
 def test_devices_do_not_change_losses():
     proc = subprocess.run(
         [sys.executable, "-c", _SCRIPT, "1", "4"],
