@@ -76,6 +76,10 @@ def test_finetune_pde_seed_alone_takes_another_instance_of_the_solvers_preset(so
     assert tuned.pde.seed == 3 and solver.pde.seed == 0
     expected = pdes.get("allen-cahn-twobody", dim=4, seed=3)
     assert (tuned.pde.coefficients == expected.coefficients).all()
+    # Without a preset to take another instance of, pde_seed alone is refused.
+    bare = zoo.Solver(solver.model, solver.pde, None, {})
+    with pytest.raises(ValueError, match="`pde_seed` is only for a preset name"):
+        zoo.finetune(bare, pde_seed=3, progress=False)
 
 
 def test_unknown_override_is_refused_with_a_suggestion(solver, tmp_path):

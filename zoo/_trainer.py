@@ -1190,8 +1190,9 @@ def finetune(
         out = None
     if not isinstance(solver, Solver):
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
-    if pde is None and pde_seed is not None and solver.config.preset is not None:
-        pde = solver.config.preset  # Another instance of the solver's own preset.
+    base = solver.config  # None for a `Solver` built by hand around a model.
+    if pde is None and pde_seed is not None and base is not None and base.preset is not None:
+        pde = base.preset  # Another instance of the solver's own preset.
     if pde_seed is not None and not isinstance(pde, str):
         raise ValueError(
             f"`pde_seed` is only for a preset name given as `pde` or a solver trained on a "
@@ -1201,7 +1202,6 @@ def finetune(
         raise ValueError(f"`freeze` must be one of {list(FREEZES)}, got {freeze!r}.")
     if reset not in ("none", "last"):
         raise ValueError(f"`reset` must be 'none' or 'last', got {reset!r}.")
-    base = solver.config
     old_seed = solver.pde.seed
     if pde is None:
         pde = solver.pde
