@@ -130,11 +130,7 @@ def plot(runs, path):
             if (s["preset"], s["pde"]["dim"]) != (name, dim):
                 continue
             trivial = s.get("trivial_rel_l2") or 1.0
-            pts = [
-                (r["time_s"], (r.get("rel_l2") or r.get("rel_error")) / trivial)
-                for r in records
-                if "rel_l2" in r or "rel_error" in r
-            ]
+            pts = [(r["time_s"], error(r) / trivial) for r in records if error(r) is not None]
             if not pts:
                 continue
             ax.plot(*zip(*pts), marker=".", color=colours[s["recipe"]], alpha=0.7, lw=1)

@@ -135,10 +135,11 @@ _DESCRIPTIONS = {
 # layer has full rank (d <= 128): the protocol-like Adam learns the affine part of N* =
 # u* / (1 - |x|^2) in 1000 cheap steps, then 600 Woodbury natural-gradient steps on 400
 # fresh points each with the exact Laplacian learn most of its quadratic part (measured
-# on PDE seeds 0-4, docs/results.md). The batch is the lever: with fresh points each step
-# the phase behaves like a block Kaczmarz iteration whose rate grows with the points per
-# step (200 points: 0.061 of the trivial fit after 400 steps on seed 0; 400 points: 0.018
-# after 600), while a step's cost grows as batch^2 (the Gram matrix). Above d = 128 a
+# on PDE seeds 0-4, docs/results.md). With fresh points each step the phase behaves like
+# a block Kaczmarz iteration whose rate per step grows with the points per step, but so
+# does a step's cost (batch^2 for the Gram matrix): measured against the phase's compute,
+# 200-800 points end alike (seed 0: 200 x 1800 steps 0.017 of the trivial fit, 400 x 600
+# 0.018), and 400 points keep the phase to ~10 minutes on two CPU cores. Above d = 128 a
 # 128-unit first layer caps what any optimiser reaches (scripts/rank_floor.py), and the
 # natural gradient over a first layer of width >= d is beyond this recipe's budget: the
 # Adam recipe stays.
