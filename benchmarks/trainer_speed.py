@@ -122,7 +122,7 @@ def child(args):
         return {"its_per_s": row["its_per_s"], "steps": 5 * row["steps_per_window"]}
     import zoo
     from zoo import _trainer
-    from zoo._optim import make_optimizer, params_of
+    from zoo._optim import init_state, make_optimizer
 
     model_config = zoo.ModelConfig(width=WIDTH, depth=DEPTH)
     if args.kind == "step":
@@ -131,7 +131,7 @@ def child(args):
         pde = run.pde.build()
         init_key, data_key = _trainer._keys(config.seed)
         model = zoo.build_model(pde, model_config, key=init_key)
-        state = {"model": model, "opt": make_optimizer(config, model).init(params_of(model))}
+        state = {"model": model, "opt": init_state(make_optimizer(config, model), model)}
         chunk_fn = _trainer.make_chunk(config)
 
         def chunk(i):

@@ -12,7 +12,7 @@ import stde
 import zoo
 from zoo import _trainer
 from zoo._natgrad import NaturalGradient, woodbury_direction
-from zoo._optim import make_optimizer, params_of
+from zoo._optim import init_state, make_optimizer
 from zoo._presets import protocol_init
 
 # A small network: the optimisers' behaviour, not the preset's 128-wide model, is tested.
@@ -181,17 +181,30 @@ def test_lbfgs_on_a_fixed_point_set_and_optax_by_name():
         n_test=200,
         eval_every=0,
     )
-    # The trainer's compiled loop (`make_chunk`, the body of every `zoo.train` step), all
-    # 15 steps in one dispatch: one compilation of the line search. (`zoo.train` runs a
-    # phase's first step alone, and L-BFGS's initial state has weakly typed scalars that
-    # its updated state has not, so a second call would compile it again.)
+    # The trainer's compiled loop (`make_chunk`, the body of every `zoo.train` step): 10
+    # steps, then 5 on its outputs. L-BFGS's own initial state has weakly typed scalars
+    # that its updates return strongly typed; `init_state` types them as the updates do,
+    # so the second dispatch does not compile the line search again (~10 s).
     pde = zoo.get_preset("poisson-twobody").run_config(3, train=cfg, model=SMALL).pde.build()
     init_key, data_key = _trainer._keys(cfg.seed)
     model = zoo.build_model(pde, SMALL, key=init_key)
-    state = make_optimizer(cfg, model).init(params_of(model))
-    _, _, losses, done = _trainer.make_chunk(cfg)(model, state, pde, data_key, 0, cfg.steps)
-    assert int(done) == cfg.steps
-    losses = np.asarray(losses)[: cfg.steps].tolist()
+    state = init_state(make_optimizer(cfg, model), model)
+    chunk = _trainer.make_chunk(cfg)
+    model, state, first, done = chunk(model, state, pde, data_key, 0, 10)
+    assert int(done) == 10
+    compiles = []
+
+    def listener(event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiles.append(seconds)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        _, _, then, done = chunk(model, state, pde, data_key, 10, 5)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert int(done) == 5 and not compiles, compiles
+    losses = np.asarray(first)[:10].tolist() + np.asarray(then)[:5].tolist()
     assert all(b <= a * (1 + 1e-5) for a, b in zip(losses, losses[1:]))
     assert losses[-1] < 0.1 * losses[0]
     sgd = zoo.train(

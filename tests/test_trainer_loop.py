@@ -14,7 +14,7 @@ import pytest
 
 import zoo
 from zoo import _trainer
-from zoo._optim import make_optimizer, params_of
+from zoo._optim import init_state, make_optimizer
 
 # Under `-n N --dist loadgroup` the modules that train tiny runs (test_api_overrides, test_cli,
 # test_hardening, test_reliability, test_trainer_loop, test_zoo) run on one worker: each
@@ -36,7 +36,7 @@ def _start(config):
     pde = run.pde.build()
     init_key, data_key = _trainer._keys(config.seed)
     model = zoo.build_model(pde, MODEL, key=init_key)
-    return model, make_optimizer(config, model).init(params_of(model)), pde, data_key
+    return model, init_state(make_optimizer(config, model), model), pde, data_key
 
 
 def _leaves(tree):

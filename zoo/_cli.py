@@ -625,7 +625,7 @@ def _cmd_bench(args: Bench, argv: list[str]) -> int:
     import jax
     import jax.numpy as jnp
 
-    from ._optim import make_optimizer, params_of
+    from ._optim import init_state, make_optimizer
     from ._presets import build_model, get_preset
     from ._trainer import _keys, make_step
 
@@ -643,7 +643,7 @@ def _cmd_bench(args: Bench, argv: list[str]) -> int:
     from ._presets import dtype_of
 
     model = build_model(pde, cfg.model, key=init_key, dtype=dtype_of(cfg.train))
-    state = make_optimizer(cfg.train, model).init(params_of(model))
+    state = init_state(make_optimizer(cfg.train, model), model)
     step = make_step(cfg.train)
     t = time.perf_counter()
     model, state, loss, _ = step(model, state, pde, data_key, jnp.asarray(0, jnp.int32))

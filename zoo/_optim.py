@@ -2,6 +2,8 @@
 (`zoo/_natgrad.py`), optionally with frozen layers."""
 
 import equinox as eqx
+import jax
+import jax.numpy as jnp
 import optax
 
 import models
@@ -83,6 +85,14 @@ def make_optimizer(config: TrainConfig, model=None, freeze: str = "none", lr=Non
     else:  # "optax:NAME", validated by TrainConfig.
         opt = getattr(optax, config.optimizer[len("optax:") :])(schedule(config, lr))
     return _with_freeze(opt, model, freeze)
+
+
+def init_state(optimizer, model):
+    """`optimizer`'s initial state for `model`, every array strongly typed. Some optax
+    states start with weakly typed scalars (L-BFGS's) that their updates return strongly
+    typed: the trainer's second call, on the first's outputs, would compile again."""
+    state = optimizer.init(params_of(model))
+    return jax.tree.map(lambda a: jnp.asarray(a, a.dtype) if eqx.is_array(a) else a, state)
 
 
 def params_of(model):

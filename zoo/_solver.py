@@ -19,7 +19,7 @@ from stde._checks import check_int
 from . import _checkpoint as ckpt
 from ._config import PDESpec, RunConfig
 from ._evaluate import count, point_errors, stream_errors
-from ._optim import make_optimizer, params_of
+from ._optim import init_state, make_optimizer
 from ._presets import (
     build_model,
     dtype_of,
@@ -148,7 +148,7 @@ def skeleton(config: RunConfig, pde=None):
     dtype = dtype_of(config.train)
     model = build_model(pde, config.model, key=jax.random.PRNGKey(0), dtype=dtype)
     optimizer = make_optimizer(config.train, model, config.freeze)
-    return pde, model, optimizer, optimizer.init(params_of(model))
+    return pde, model, optimizer, init_state(optimizer, model)
 
 
 def abstract_state(config: RunConfig, pde=None):

@@ -56,7 +56,7 @@ from ._config import (
 from ._evaluate import point_errors, sample, stream_errors
 from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
 from ._natgrad import NaturalGradientState, woodbury_direction
-from ._optim import make_optimizer, params_of, phases, schedule, trainable_labels
+from ._optim import init_state, make_optimizer, phases, schedule, trainable_labels
 from ._presets import (
     Preset,
     build_model,
@@ -987,7 +987,7 @@ def train(
         net = fit_output_bias(net, pde, run_config.train, bias_key, dtype)
     run_dir = _prepare_dir(out, overwrite)
     optimizer = make_optimizer(run_config.train, net, run_config.freeze)
-    run = _Run(run_config, pde, net, optimizer, optimizer.init(params_of(net)), 0, run_dir)
+    run = _Run(run_config, pde, net, optimizer, init_state(optimizer, net), 0, run_dir)
     if run_dir is not None:
         ckpt.write_config(run_dir, run_config)
     return _loop(run, progress=progress, until=until, callback=callback, plots=plots)
@@ -1244,7 +1244,7 @@ def finetune(
     dist.make_mesh(config.devices, config.batch)
     run_dir = _prepare_dir(out, overwrite)
     optimizer = make_optimizer(config, model, freeze)
-    run = _Run(run_config, pde, model, optimizer, optimizer.init(params_of(model)), 0, run_dir)
+    run = _Run(run_config, pde, model, optimizer, init_state(optimizer, model), 0, run_dir)
     if run_dir is not None:
         ckpt.write_config(run_dir, run_config)
     return _loop(run, progress=progress, until=until, callback=callback, plots=plots)
