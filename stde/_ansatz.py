@@ -12,7 +12,7 @@ saved parameters do not depend on which ansatz wraps it.
 """
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import ClassVar
 
 import equinox as eqx
@@ -102,29 +102,74 @@ class InitialValueAnsatz(AbstractAnsatz):
 
     With a `period` $P$, the spatial coordinates are periodic: a network built for this
     ansatz sees them through $(\\cos 2\\pi x/P, \\sin 2\\pi x/P)$ (`models.PeriodicEmbedding`),
-    so the field is exactly periodic too."""
+    so the field is exactly periodic too.
+
+    With a `box` $\\prod_i [a_i, b_i]$, $u = g$ also holds on the box's faces at every time
+    (Dirichlet data that do not change in time, e.g. zero):
+    $u = g(x) + t\\,B(x)\\,N(x, t)$ with
+    $B(x) = \\prod_i 4 (x_i - a_i)(b_i - x_i) / (b_i - a_i)^2$, 1 at the box's centre: for
+    an equation whose initial data alone do not fix the solution."""
 
     needs_time: ClassVar[bool] = True
 
     condition: Callable = eqx.field(static=True)
     period: float | None = eqx.field(static=True)
+    box: tuple[tuple[float, ...], tuple[float, ...]] | None = eqx.field(static=True)
 
-    def __init__(self, condition: Callable, period: float | None = None):
+    def __init__(
+        self,
+        condition: Callable,
+        period: float | None = None,
+        box: tuple[Sequence[float], Sequence[float]] | None = None,
+    ):
         """**Arguments:** `condition` $g$, a callable of the spatial point `x[:-1]`;
-        `period` of the spatial coordinates, or None if they are not periodic."""
+        `period` of the spatial coordinates, or None if they are not periodic; `box`
+        `(low, high)`, one bound per spatial coordinate, where $u = g$ on the faces, or
+        None (not with a `period`)."""
+        where = "`InitialValueAnsatz`"
         self.condition = _callable(condition, "InitialValueAnsatz")
         if period is not None:
-            period = check_number(period, "period", sign="positive", where="`InitialValueAnsatz`")
+            period = check_number(period, "period", sign="positive", where=where)
         self.period = period
+        if box is not None:
+            if period is not None:
+                raise ValueError(f"{where}: give `period` or `box`, not both.")
+            try:
+                low, high = (tuple(check_number(v, "box", where=where) for v in b) for b in box)
+            except (TypeError, ValueError) as e:
+                raise ValueError(
+                    f"{where}: `box` must be `(low, high)`, two sequences of numbers "
+                    f"(one per spatial coordinate), got {box!r}."
+                ) from e
+            if not low or len(low) != len(high) or not all(a < b for a, b in zip(low, high)):
+                raise ValueError(
+                    f"{where}: `box` must have one bound per spatial coordinate in `low` "
+                    f"and `high`, each low < high, got {box!r}."
+                )
+            box = (low, high)
+        self.box = box
 
     def factor(self, x: Point) -> Scalar:
-        return x[-1]
+        if self.box is None:
+            return x[-1]
+        low, high = self.box
+        if x.shape[0] != len(low) + 1:
+            raise ValueError(
+                f"`InitialValueAnsatz`: `box` bounds inputs of {len(low) + 1} coordinates "
+                f"(space, then time), got an input of {x.shape[0]}."
+            )
+        out = x[-1]
+        # A product of scalars, one coordinate at a time: polynomial, so every derivative
+        # the engine propagates through it is exact and cheap.
+        for i, (a, b) in enumerate(zip(low, high)):
+            out = out * (4 / (b - a) ** 2) * (x[i] - a) * (b - x[i])
+        return out
 
     def base(self, x: Point) -> Scalar:
         return jnp.asarray(self.condition(x[:-1]), x.dtype)
 
     def fit_formula(self) -> str:
-        return "g(x) + K t"
+        return "g(x) + K t" if self.box is None else "g(x) + K t B(x)"
 
 
 class EvolvedInitialValueAnsatz(AbstractAnsatz):

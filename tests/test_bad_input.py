@@ -765,6 +765,50 @@ CASES = [
         "period",
         r"positive.*got -2\.0",
     ),
+    C(
+        "stde.InitialValueAnsatz",
+        "period and box",
+        lambda: stde.InitialValueAnsatz(f, period=2.0, box=((0.0,), (1.0,))),
+        "box",
+        r"`period` or `box`, not both",
+    ),
+    C(
+        "stde.InitialValueAnsatz",
+        "box bounds of different lengths",
+        lambda: stde.InitialValueAnsatz(f, box=((0.0, 0.0), (1.0,))),
+        "box",
+        r"one bound per spatial coordinate.*low < high",
+    ),
+    C(
+        "stde.InitialValueAnsatz",
+        "box with low >= high",
+        lambda: stde.InitialValueAnsatz(f, box=((0.0, 1.0), (1.0, 1.0))),
+        "box",
+        r"each low < high",
+    ),
+    T(
+        "stde.InitialValueAnsatz",
+        "box not a pair of sequences",
+        lambda: stde.InitialValueAnsatz(f, box=(0.0, 1.0)),
+        "box",
+        r"two sequences of numbers",
+    ),
+    C(
+        "stde.InitialValueAnsatz",
+        "box with a non-finite bound",
+        lambda: stde.InitialValueAnsatz(f, box=((0.0,), (math.inf,))),
+        "box",
+        r"two sequences of numbers",
+    ),
+    C(
+        "models.Constrained",
+        "box of another dimension than the input",
+        lambda: models.Constrained(_net(), stde.InitialValueAnsatz(f, box=((0.0,), (1.0,))))(
+            jnp.ones(3)
+        ),
+        "box",
+        r"`box` bounds inputs of 2 coordinates.*got an input of 3",
+    ),
     T(
         "stde.EvolvedInitialValueAnsatz",
         "condition not callable",

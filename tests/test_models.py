@@ -39,6 +39,11 @@ FIELDS = {
     "initial-value": lambda k: models.Constrained(
         models.MLP(4, 16, 3, key=k), stde.InitialValueAnsatz(_g)
     ),
+    # u = g on the faces of the spatial box too (Dirichlet data constant in time).
+    "initial-value-box": lambda k: models.Constrained(
+        models.MLP(4, 16, 3, key=k),
+        stde.InitialValueAnsatz(_g, box=((-1.0, -2.0, -1.0), (1.0, 0.5, 2.0))),
+    ),
     # The base sees the whole input (time included), e.g. a heat-evolved initial condition.
     "evolved-initial-value": lambda k: models.Constrained(
         models.MLP(4, 16, 3, key=k), stde.EvolvedInitialValueAnsatz(_g)
@@ -169,6 +174,14 @@ def test_ansatz_constraints(getkey):
     # Initial and terminal data hold exactly; time is the last coordinate.
     ivp = models.Constrained(net, stde.InitialValueAnsatz(_g))
     assert jnp.allclose(ivp(x.at[-1].set(0.0)), _g(x[:-1]), rtol=1e-14)
+    box = FIELDS["initial-value-box"](getkey())
+    assert jnp.allclose(box(x.at[-1].set(0.0)), _g(x[:-1]), rtol=1e-14)
+    low, high = box.ansatz.box
+    for i in range(3):  # Each face of the box, at a nonzero time: u = g there as well.
+        for face in (low[i], high[i]):
+            y = x.at[i].set(face).at[-1].set(0.7)
+            assert jnp.allclose(box(y), _g(y[:-1]), rtol=1e-14)
+    assert not jnp.allclose(box(x.at[-1].set(0.7)), _g(x[:-1]))
     evolved = models.Constrained(net, stde.EvolvedInitialValueAnsatz(_g))  # g sees (x, t)
     assert jnp.allclose(evolved(x.at[-1].set(0.0)), _g(x.at[-1].set(0.0)), rtol=1e-14)
     tvp = models.Constrained(net, stde.TerminalValueAnsatz(_g, final_time=0.3))
