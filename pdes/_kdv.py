@@ -227,6 +227,11 @@ class KdV2D(AbstractPDE):
     Inputs $(x, y, t) \\in [0, 1]^2 \\times [0, 1]$; manufactured solution
     $u^* = e^{-t}\\sin(\\pi x)\\sin(\\pi y)$ with analytic $f$. Needs $u_{xxxy}$, the mixed
     partial for which the published 13-jet is wrong (docs/concepts/engines.md).
+
+    The ansatz holds $u = g$ at $t = 0$ and $u = 0$ on the square's edges at every time
+    (`stde.InitialValueAnsatz` with a `box`): the initial data alone leave the equation
+    without boundary conditions, and a network trained on them alone drifts away from
+    $u^*$ (rel-L2 3.0 after 2000 Adam steps, 0.073 with the edges held).
     """
 
     name: str = eqx.field(static=True)
@@ -252,7 +257,7 @@ class KdV2D(AbstractPDE):
 
     @property
     def ansatz(self) -> stde.InitialValueAnsatz:
-        return stde.InitialValueAnsatz(self.initial_condition)
+        return stde.InitialValueAnsatz(self.initial_condition, box=((0.0, 0.0), (1.0, 1.0)))
 
     def _solution(self, x):
         return jnp.exp(-x[2]) * self.initial_condition(x[:2])

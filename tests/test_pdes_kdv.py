@@ -76,3 +76,24 @@ def test_cache_file_written_and_reused(cache):
     kdv1d_snapshots.cache_clear()
     again = kdv1d_snapshots(256)
     np.testing.assert_array_equal(snaps[1], again[1])
+
+
+def test_kdv2d_ansatz_holds_the_solution_on_the_edges_and_at_t0():
+    # u* = e^{-t} sin(pi x) sin(pi y) is g at t = 0 and 0 on the square's edges at every
+    # time: the ansatz's data, so u* is representable as g + t B N with N smooth.
+    pde = pdes.get("kdv-2d")
+    ansatz = pde.ansatz
+    s = jnp.linspace(0.0, 1.0, 7)
+    for t in (0.0, 0.3, 1.0):
+        for x, y in [(s, 0 * s), (s, 0 * s + 1), (0 * s, s), (0 * s + 1, s)]:
+            pts = jnp.stack([x, y, jnp.full_like(s, t)], axis=1)
+            exact = jax.vmap(pde.exact_solution)(pts)
+            np.testing.assert_allclose(exact, 0.0, atol=1e-12)
+            np.testing.assert_allclose(jax.vmap(ansatz.factor)(pts), 0.0, atol=1e-12)
+            np.testing.assert_allclose(jax.vmap(ansatz.base)(pts), 0.0, atol=1e-12)
+    inner = jnp.array([[0.3, 0.6, 0.0], [0.5, 0.5, 0.7]])
+    np.testing.assert_allclose(
+        jax.vmap(ansatz.base)(inner[:1]), jax.vmap(pde.exact_solution)(inner[:1]), rtol=1e-12
+    )
+    # B = 1 at the centre: the factor there is t.
+    np.testing.assert_allclose(ansatz.factor(inner[1]), 0.7, rtol=1e-12)

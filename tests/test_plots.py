@@ -11,9 +11,10 @@ from zoo import _plots
 
 
 def test_trivial_fit_formula_is_base_plus_k_factor():
-    """kdv-2d keeps its initial condition: g(x) + K t, not a multiple of the factor t."""
-    kdv = pdes.get("kdv-2d", dim=2)
-    assert trivial_fit_formula(kdv.ansatz) == "g(x) + K t"
+    """The initial-value kinds keep their initial condition: g(x) + K t (kdv-1d), with the
+    box factor B(x) that holds the square's edges (kdv-2d), not a multiple of the factor."""
+    assert trivial_fit_formula(pdes.get("kdv-1d").ansatz) == "g(x) + K t"
+    assert trivial_fit_formula(pdes.get("kdv-2d").ansatz) == "g(x) + K t B(x)"
     assert trivial_fit_formula(pdes.get("poisson-twobody", dim=5).ansatz) == "K (1 - |x|^2)"
     wide = pdes.get("poisson-twobody-wide", dim=4).ansatz
     assert trivial_fit_formula(wide) == "K (1 - |x|^2/R^2) with R = 2"

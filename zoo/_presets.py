@@ -219,10 +219,14 @@ _PRESETS = {
         ),
         Preset(
             "kdv-2d",
-            "2D KdV-type equation with u_xxxy, manufactured solution",
+            "2D KdV-type equation with u_xxxy, manufactured solution, u = 0 on the edges",
             default_dim=2,
             fixed_dim=True,
-            train=_EXACT,
+            # Three inputs: the natural gradient's steps are cheap, and it ends ~10x below
+            # Adam's 10 000 steps (9.6e-4 against 1.2e-2, trivial fit 6.7e-2).
+            train=NATURAL_GRADIENT.replace(
+                steps=1000, warmup=_EXACT.replace(steps=500), eval_every=250, checkpoint_every=250
+            ),
         ),
         Preset(
             "heat-parabolic",
