@@ -21,6 +21,13 @@ def test_summary_off_protocol_labels_the_published_figure(shipped_solver, capsys
     assert "3.50e-03   (the protocol's figure, another random instance" in out
     assert "--recipe protocol" in out
     assert "best fit K (1 - |x|^2), one scalar K" in out
+    # The rows' notes start in one column, whatever the ratio's digits.
+    rows = ("  final rel-L2", "  min rel-L2", "  trivial fit", "  error / trivial", "  published")
+    for ratio in (0.05, 0.0143, 1.0):
+        card = summary_card(None) | {"rel_l2_over_trivial": ratio}
+        out = _summary(shipped_solver, card, capsys)
+        columns = {line.index("(") for line in out.splitlines() if line.startswith(rows)}
+        assert len(columns) == 1, out
     # A fine-tune: no published figure at all.
     tuned = shipped_solver.config.replace(init_from="poisson-twobody-d100")
     out = _summary(shipped_solver, summary_card(None), capsys, tuned)

@@ -415,7 +415,7 @@ def _print_summary(solver) -> None:
     if ratio is None and card.get("rel_l2") is not None and card.get("trivial_rel_l2"):
         ratio = card["rel_l2"] / card["trivial_rel_l2"]
     if ratio is not None:
-        print(f"  error / trivial  {ratio:.3g}       (final rel-L2 over the trivial fit)")
+        print(f"  error / trivial  {ratio:<8.3g}   (final rel-L2 over the trivial fit)")
     # The card holds a published figure only for a run in the published protocol's setting.
     pub = card.get("published_rel_l2")
     if pub is not None:
