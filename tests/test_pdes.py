@@ -289,8 +289,10 @@ def test_trivial_fit_is_small_in_high_dim_and_not_on_the_wide_variant():
     wide = pdes.get("allen-cahn-twobody-wide", dim=10_000)
     # Measured for seed 0: 2.8e-2 at d = 100, 0.14 at d = 1000 (the sum of the c_i happens
     # to be small there), 1.3e-2 at d = 10 000; it depends on the seed's coefficients.
-    assert pdes.research.trivial_rel_l2(narrow, narrow.sample_interior(key, 2000)) < 3e-2
-    assert pdes.research.trivial_rel_l2(wide, wide.sample_interior(key, 2000)) > 0.3
+    # 500 points: the estimates' sampling error is a few per cent of each, far inside the
+    # factor-2 margins of the bounds.
+    assert pdes.research.trivial_rel_l2(narrow, narrow.sample_interior(key, 500)) < 3e-2
+    assert pdes.research.trivial_rel_l2(wide, wide.sample_interior(key, 500)) > 0.3
 
 
 def test_terminal_ansatz_trivial_fit_is_exact_for_hjb_lin():
