@@ -71,7 +71,7 @@ def _one_at_a_time(config, steps):
 )
 def test_a_chunk_gives_the_parameters_of_stepping_one_at_a_time(config, chunks):
     # Bit for bit, not within a tolerance: the loop body is the same traced step on the
-    # same keys (`fold_in(data_key, step)`), and the finite state passes a select unchanged.
+    # same keys (`fold_in(data_key, step)`).
     reference, reference_state, reference_losses = _one_at_a_time(config, 5)
     model, state, pde, data_key = _start(config)
     chunk = _trainer.make_chunk(config)
