@@ -19,7 +19,7 @@ loaded machine slows all of them alike:
 Same network (4 x 128 tanh MLP in the ball ansatz), 100 points, |J| = 16 sparse STDE, Adam
 with a linear schedule, float32, in all five.
 
-The target (issue #19, trainer >= 0.95x the engine's step) is `trainer / engine-pde`: the
+The target (trainer >= 0.95x the engine's step) is `trainer / engine-pde`: the
 two compute the same thing, so the ratio is what the trainer's harness costs. The
 stand-in cells leave out the analytic forcing, O(d) transcendentals per point (a
 few ms per step at d = 1e3 on a CPU), which is the PDE's content, not overhead;
@@ -242,7 +242,7 @@ def main(argv=None):
     lines += [
         "",
         f"Rates: medians over {args.rounds} rounds; ratios: medians of the per-round ratios.",
-        "**`trainer / engine-pde` is the ratio the 0.95x target (issue #19) applies to**: "
+        "**`trainer / engine-pde` is the ratio the 0.95x target applies to**: "
         "the two compute the same step (the preset's PDE, forcing and sampler), so it is "
         "what the trainer's harness costs. `trainer / step` is the cost of the training "
         "loop around its compiled steps (records, host syncs); `engine-pde / engine-value` "
