@@ -1,3 +1,4 @@
+import contextlib
 import os
 import subprocess
 import sys
@@ -13,6 +14,21 @@ ROOT = Path(__file__).resolve().parents[1]
 # 2 estimator samples per step); each test adds its own cadences.
 TINY_RUN_FLAGS = ["--dim", "4", "--batch", "8", "--num-samples", "2", "--width", "8"]
 TINY_RUN_FLAGS += ["--depth", "2"]
+
+
+@contextlib.contextmanager
+def on_compile(callback):
+    """Calls `callback()` at every XLA backend compilation inside the block."""
+
+    def listener(event, seconds, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            callback()
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
 
 
 def tree_allclose(x, y, *, rtol=1e-5, atol=1e-8):

@@ -6,6 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import on_compile
 
 import models
 import stde
@@ -193,16 +194,8 @@ def test_lbfgs_on_a_fixed_point_set_and_optax_by_name():
     model, state, first, done = chunk(model, state, pde, data_key, 0, 10)
     assert int(done) == 10
     compiles = []
-
-    def listener(event, seconds, **kwargs):
-        if event == "/jax/core/compile/backend_compile_duration":
-            compiles.append(seconds)
-
-    jax.monitoring.register_event_duration_secs_listener(listener)
-    try:
+    with on_compile(lambda: compiles.append("compile")):
         _, _, then, done = chunk(model, state, pde, data_key, 10, 5)
-    finally:
-        jax.monitoring.unregister_event_duration_listener(listener)
     assert int(done) == 5 and not compiles, compiles
     losses = np.asarray(first)[:10].tolist() + np.asarray(then)[:5].tolist()
     assert all(b <= a * (1 + 1e-5) for a, b in zip(losses, losses[1:]))

@@ -11,6 +11,7 @@ import equinox as eqx
 import jax
 import numpy as np
 import pytest
+from helpers import on_compile
 
 import zoo
 from zoo import _trainer
@@ -108,10 +109,6 @@ def test_a_rollback_inside_a_chunk_does_not_recompile(tmp_path, monkeypatch):
     events = []
     rollback, evaluate, make_chunk = _trainer._rollback, _trainer._evaluate, _trainer.make_chunk
 
-    def compiled(name, seconds, **kwargs):
-        if name == "/jax/core/compile/backend_compile_duration":
-            events.append("compile")
-
     def marked(event, function):
         def run(*args, **kwargs):
             events.append(event)
@@ -132,11 +129,8 @@ def test_a_rollback_inside_a_chunk_does_not_recompile(tmp_path, monkeypatch):
                 **kwargs,
             )  # fmt: skip
 
-    jax.monitoring.register_event_duration_secs_listener(compiled)
-    try:
+    with on_compile(lambda: events.append("compile")):
         chunked = run(tmp_path / "chunked")
-    finally:
-        jax.monitoring.unregister_event_duration_listener(compiled)
     assert events.count("rollback") == 1 and "compile" in events[: events.index("evaluate")]
     # The first chunk compiles the loop; nothing compiles after it until the final
     # evaluation: not the next chunk (on the first's outputs), not the loop with the
