@@ -233,14 +233,13 @@ def _peak_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "rss"
 
 
-def run(
-    case, engine, d, *, batch, num, width, depth, block_size, windows, window_s, seed,
-    forcing=forcing, sample=None,
+def build(
+    case, engine, d, *, batch, num, width, depth, block_size, seed, forcing=forcing, sample=None
 ):  # fmt: skip
-    """Compile and time one cell; returns the result row as a dict. `forcing(x)` and
-    `sample(key, batch, d)` replace the stand-in forcing and the case's sampler (the
+    """The cell's training step, jitted: `steps(n)` runs `n` steps dispatched back to back
+    (updating the state it holds) and returns the last loss, not waited for. `forcing(x)`
+    and `sample(key, batch, d)` replace the stand-in forcing and the case's sampler (the
     trainer-speed benchmark passes a preset's)."""
-    base_mb, mem_kind = _peak_mb()
     kmodel, kstep = jax.random.split(jax.random.key(seed))
     model = make_model(case, d, width, depth, block_size, kmodel)
     params, static = eqx.partition(model, eqx.is_array)
@@ -267,14 +266,26 @@ def run(
         loss = None
         for _ in range(n):
             params, opt_state, key, loss = step(params, opt_state, key)
-        jax.block_until_ready((params, loss))
         return loss
 
+    return steps
+
+
+def run(
+    case, engine, d, *, batch, num, width, depth, block_size, windows, window_s, seed,
+    forcing=forcing, sample=None,
+):  # fmt: skip
+    """Compile and time one cell (`build`); returns the result row as a dict."""
+    base_mb, mem_kind = _peak_mb()
+    steps = build(
+        case, engine, d, batch=batch, num=num, width=width, depth=depth,
+        block_size=block_size, seed=seed, forcing=forcing, sample=sample,
+    )  # fmt: skip
     t0 = time.perf_counter()
-    loss = steps(1)  # compile + first step
+    loss = jax.block_until_ready(steps(1))  # compile + first step
     compile_s = time.perf_counter() - t0
     t0 = time.perf_counter()
-    steps(2)
+    jax.block_until_ready(steps(2))
     per_step = (time.perf_counter() - t0) / 2
     # Steps per window chosen so a window lasts about `window_s`; blocking only at window
     # ends keeps dispatch asynchronous, as in a training loop.
@@ -282,7 +293,7 @@ def run(
     rates = []
     for _ in range(windows):
         t0 = time.perf_counter()
-        loss = steps(n)
+        loss = jax.block_until_ready(steps(n))
         rates.append(n / (time.perf_counter() - t0))
     peak_mb, mem_kind = _peak_mb()
     return dict(

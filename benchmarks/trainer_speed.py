@@ -1,20 +1,22 @@
 """Trainer speed: `zoo.train`'s steps per second beside the engine benchmark's step.
 
-Five rates per dimension, each in a fresh subprocess, interleaved round by round so a
-loaded machine slows all of them alike:
+Five rates per dimension, all in one process (one per dimension), each compiled once and
+then timed for about `--seconds` per round, the five interleaved round by round (reversed
+every other round) so a change in the shared machine's load meets them alike; the ratios
+are taken per round:
 
 - `engine`, `engine-value`: the engine benchmark's Laplacian cells (`benchmarks/_cells.py`,
   engines `stde` and `stde-value`, the latter taking u from the engine's primal pass as
   the zoo's residuals do): Allen-Cahn on the unit ball with a cheap stand-in forcing, one
-  jitted step per dispatch, the host waiting only at the ends of ~1 s windows;
+  jitted step per dispatch, the host waiting only at the end of each timing;
 - `engine-pde`: the `stde-value` cell with the preset's analytic forcing and sampler in
   place of the stand-ins: the same computation as the trainer's step, in the engine
   benchmark's harness;
 - `step`: the trainer's own compiled steps (`zoo._trainer.make_chunk`: the preset's PDE,
   forcing and sampler), 100 per dispatch as the trainer runs them, without its records;
-- `trainer`: `zoo.train` of the same configuration, its summary `its_per_s` (steps over
-  training time after compilation, records and the final evaluation included in the run
-  but not in the time).
+- `trainer`: `zoo.train` of the same configuration, one run per round, its summary
+  `its_per_s` (steps over training time after compilation, records and the final
+  evaluation included in the run but not in the time).
 
 Same network (4 x 128 tanh MLP in the ball ansatz), 100 points, |J| = 16 sparse STDE, Adam
 with a linear schedule, float32, in all five.
@@ -26,7 +28,7 @@ few ms per step at d = 1e3 on a CPU), which is the PDE's content, not overhead;
 `engine-pde / engine-value` is what it costs.
 
     python benchmarks/trainer_speed.py                    # d = 1e2, 1e3; 3 rounds
-    python benchmarks/trainer_speed.py --dims 1e2 --rounds 1 --steps 200 --out /tmp/ts
+    python benchmarks/trainer_speed.py --dims 1e2 --rounds 1 --seconds 2 --out /tmp/ts
 """
 
 import argparse
@@ -57,11 +59,10 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dims", default="1e2,1e3", help="comma-separated")
     p.add_argument("--rounds", type=int, default=3, help="interleaved rounds; medians kept")
-    p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per rate")
+    p.add_argument("--seconds", type=float, default=10.0, help="timed seconds per rate and round")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "cpu"))
-    p.add_argument("--kind", default=None, help=argparse.SUPPRESS)  # child: one rate
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)  # one dimension
     p.add_argument("--dim", type=int, default=100, help=argparse.SUPPRESS)
-    p.add_argument("--steps", type=int, default=None, help="trainer steps (default: ~seconds)")
     return p.parse_args(argv)
 
 
@@ -80,95 +81,110 @@ def _train_config(steps):
     )
 
 
-def _windows(step, seconds):
-    """Rate of `step(i)` dispatched back to back, the host waiting at window ends only."""
+def _rate(run, n, units):
+    """Steps per second of `run(n)` (which dispatches `n` units of `units` steps and
+    returns an output of the last), the host waiting once, at the end."""
     import jax
 
-    jax.block_until_ready(step(0))  # Compile.
     t = time.perf_counter()
-    jax.block_until_ready(step(1))
-    n = max(1, round(seconds / 5 / (time.perf_counter() - t)))
-    rates, i = [], 2
-    for _ in range(5):
-        t = time.perf_counter()
-        for _ in range(n):
-            out = step(i)
-            i += 1
-        jax.block_until_ready(out)
-        rates.append(n / (time.perf_counter() - t))
-    return statistics.median(rates), n
+    jax.block_until_ready(run(n))
+    return n * units / (time.perf_counter() - t)
 
 
-def child(args):
-    if args.kind in CELLS:
-        from benchmarks import _cells
+def _kinds(dim):
+    """kind -> `(run(n), units)`, each compiled: `run(n)` dispatches `n` units of `units`
+    steps. `trainer`'s unit is a whole `zoo.train` of 100 steps per unit, its rate the
+    summary's (training time without compilation or the final evaluation)."""
+    import jax
+    import jax.numpy as jnp
 
-        extra = {}
-        if args.kind == "engine-pde":
-            import jax.numpy as jnp
-
-            import zoo
-            from zoo._evaluate import sample
-
-            pde = zoo.get_preset(PRESET).run_config(args.dim).pde.build()
-            # The trainer's forcing and its sampling route (`zoo._trainer._collocation`).
-            extra = dict(
-                forcing=pde.forcing, sample=lambda key, n, d: sample(pde, key, n, jnp.float32)
-            )
-        row = _cells.run(
-            "laplacian", CELLS[args.kind], args.dim, batch=BATCH, num=SAMPLES, width=WIDTH,
-            depth=DEPTH, block_size=0, windows=5, window_s=args.seconds / 5, seed=0, **extra,
-        )  # fmt: skip
-        return {"its_per_s": row["its_per_s"], "steps": 5 * row["steps_per_window"]}
     import zoo
+    from benchmarks import _cells
     from zoo import _trainer
+    from zoo._evaluate import sample
     from zoo._optim import init_state, make_optimizer
 
+    pde = zoo.get_preset(PRESET).run_config(dim).pde.build()
+    cell = dict(batch=BATCH, num=SAMPLES, width=WIDTH, depth=DEPTH, block_size=0, seed=0)
+    # The trainer's forcing and its sampling route (`zoo._trainer._collocation`).
+    preset_pde = dict(
+        forcing=pde.forcing, sample=lambda key, n, d: sample(pde, key, n, jnp.float32)
+    )
+    kinds = {
+        kind: (
+            _cells.build(
+                "laplacian", engine, dim, **cell, **(preset_pde if kind == "engine-pde" else {})
+            ),
+            1,
+        )
+        for kind, engine in CELLS.items()
+    }
     model_config = zoo.ModelConfig(width=WIDTH, depth=DEPTH)
-    if args.kind == "step":
-        config = _train_config(10_000)
-        run = zoo.get_preset(PRESET).run_config(args.dim, train=config, model=model_config)
-        pde = run.pde.build()
-        init_key, data_key = _trainer._keys(config.seed)
-        model = zoo.build_model(pde, model_config, key=init_key)
-        state = {"model": model, "opt": init_state(make_optimizer(config, model), model)}
-        chunk_fn = _trainer.make_chunk(config)
+    config = _train_config(10_000)
+    init_key, data_key = _trainer._keys(config.seed)
+    model = zoo.build_model(pde, model_config, key=init_key)
+    state = {"model": model, "opt": init_state(make_optimizer(config, model), model), "i": 0}
+    chunk_fn = _trainer.make_chunk(config)
 
-        def chunk(i):
+    def step(n):
+        for _ in range(n):
             # Steps i * CHUNK + 1 .. (i + 1) * CHUNK, wrapping within the run's 10 000.
-            start = (i * CHUNK) % (config.steps - CHUNK)
+            start = (state["i"] * CHUNK) % (config.steps - CHUNK)
             state["model"], state["opt"], losses, _ = chunk_fn(
                 state["model"], state["opt"], pde, data_key, start, CHUNK
             )
-            return losses
+            state["i"] += 1
+        return losses
 
-        rate, n = _windows(chunk, args.seconds)
-        return {"its_per_s": CHUNK * rate, "steps": 5 * n * CHUNK}
-    steps = args.steps
-    solver = zoo.train(
-        PRESET, args.dim, config=_train_config(steps), model=model_config,
-        progress=False, plots=False,
-    )  # fmt: skip
-    card = solver.card
-    return {"its_per_s": card["its_per_s"], "steps": steps, "compile_s": card["compile_s"]}
+    kinds["step"] = (step, CHUNK)
+    rates = []
+
+    def trainer(n):
+        solver = zoo.train(
+            PRESET, dim, config=_train_config(n * 100), model=model_config,
+            progress=False, plots=False,
+        )  # fmt: skip
+        rates.append(solver.card["its_per_s"])
+        return jnp.zeros(())
+
+    kinds["trainer"] = (trainer, 100)
+    for run, _ in kinds.values():  # Compile (and, for the trainer, set up) once.
+        jax.block_until_ready(run(1))
+    return kinds, rates
 
 
-def run_child(kind, dim, args, steps):
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--kind", kind, "--dim", str(dim)]
-    cmd += ["--seconds", str(args.seconds), "--steps", str(steps)]
+def child(args):
+    """All five rates at one dimension, in one process: rounds of about `seconds` per kind,
+    the kinds interleaved (reversed every other round) so a change in the machine's load
+    meets them alike."""
+    kinds, trainer_rates = _kinds(args.dim)
+    # Units per round from one short timing of each kind.
+    units = {}
+    for kind, (run, u) in kinds.items():
+        rate = trainer_rates[-1] if kind == "trainer" else _rate(run, 1, u)
+        units[kind] = max(1, round(args.seconds * rate / u))
+    rows = []
+    for rnd in range(args.rounds):
+        for kind in KINDS if rnd % 2 == 0 else reversed(KINDS):
+            run, u = kinds[kind]
+            rate = _rate(run, units[kind], u)
+            if kind == "trainer":  # Its own clock: training time after compilation.
+                rate = trainer_rates[-1]
+            rows.append(
+                dict(kind=kind, dim=args.dim, round=rnd, its_per_s=rate, steps=units[kind] * u)
+            )
+    return rows
+
+
+def run_child(dim, args):
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--dim", str(dim)]
+    cmd += ["--seconds", str(args.seconds), "--rounds", str(args.rounds)]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=1800)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=7200)
     for line in proc.stdout.splitlines():
         if line.startswith(TAG):
             return json.loads(line[len(TAG) :])
-    raise RuntimeError(f"{kind} d={dim} failed:\n{proc.stderr[-3000:]}")
-
-
-def _trainer_steps(rows, dim, seconds) -> int:
-    """About `seconds` of training at the bare step's last rate (round 0 measures the
-    step before the trainer), in whole records of 100 steps."""
-    rate = [r["its_per_s"] for r in rows if r["dim"] == dim and r["kind"] == "step"]
-    return 100 * max(1, round(seconds * rate[-1] / 100)) if rate else 0
+    raise RuntimeError(f"d={dim} failed:\n{proc.stderr[-3000:]}")
 
 
 def cpu_name():
@@ -180,20 +196,16 @@ def cpu_name():
 
 def main(argv=None):
     args = parse_args(argv)
-    if args.kind:
+    if args.child:
         print(TAG + json.dumps(child(args)), flush=True)
         return
     dims = [int(float(d)) for d in args.dims.split(",")]
     load = [os.getloadavg()[0]]  # The machine's 1-minute load at the start and the end.
     rows = []
-    for rnd in range(args.rounds):
-        for dim in dims:
-            # Reversed every other round, so a drift in the machine's load cancels.
-            for kind in KINDS if rnd % 2 == 0 else reversed(KINDS):
-                steps = args.steps or _trainer_steps(rows, dim, args.seconds)
-                row = dict(run_child(kind, dim, args, steps), kind=kind, dim=dim, round=rnd)
-                print(json.dumps(row), flush=True)
-                rows.append(row)
+    for dim in dims:
+        for row in run_child(dim, args):
+            print(json.dumps(row), flush=True)
+            rows.append(row)
     load.append(os.getloadavg()[0])
     import jax
 
@@ -201,7 +213,8 @@ def main(argv=None):
         "# Trainer speed",
         "",
         f"- machine: CPU: {cpu_name()}; shared with other work while it ran, so the "
-        "rates are measured in interleaved rounds and the ratios are per round; load "
+        "rates are measured in one process per d, in interleaved rounds, and the ratios "
+        "are per round; load "
         f"average {load[0]:.1f} at the start, {load[1]:.1f} at the end, on {os.cpu_count()} "
         "cores",
         f"- jax {jax.__version__}, float32; {datetime.date.today()}",
