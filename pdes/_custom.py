@@ -123,6 +123,14 @@ class CustomPDE(AbstractPDE):
                 f"`ansatz`: a `{type(ansatz).__name__}` reads time (the last coordinate), but "
                 "the PDE has none: pass `final_time`."
             )
+        if isinstance(ansatz, stde.BallAnsatz) and final_time is not None:
+            # Its |x| runs over every input: time would count as a coordinate of the ball.
+            raise ValueError(
+                "`ansatz`: a `BallAnsatz` takes |x| over the whole input, time (the last "
+                "coordinate) included, so it holds u = 0 on a sphere in space-time, not on "
+                "the spatial boundary. For a time-dependent PDE use `stde.InitialValueAnsatz`, "
+                "`stde.TerminalValueAnsatz` or `stde.NoAnsatz`."
+            )
         self.name, self.dim, self.seed = name, dim, seed
         self.operator, self.nonlinearity, self.needs_gradient = (
             operator,

@@ -742,6 +742,13 @@ CASES = [
         "final_time",
         r"reads time .*but the PDE has none",
     ),
+    C(
+        "pdes.CustomPDE",
+        "a BallAnsatz with final_time",
+        lambda: pdes.CustomPDE(2, stde.Laplacian(), final_time=1.0, ansatz=stde.BallAnsatz()),
+        "ansatz",
+        r"BallAnsatz.*time .*included.*InitialValueAnsatz",
+    ),
     C("stde.BallAnsatz", "radius=0", lambda: stde.BallAnsatz(0.0), "radius", r"positive.*got 0\.0"),
     C(
         "stde.BallAnsatz",
