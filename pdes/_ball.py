@@ -40,8 +40,9 @@ class BallPDE(AbstractPDE):
     `"poisson"` $\\Delta u = f$; `"allen-cahn"` $\\Delta u + u - u^3 = f$;
     `"sine-gordon"` $\\Delta u + \\sin u = f$ (all $p = 1$);
     `"biharmonic"` $\\Delta^2 u = f$, clamped plate, $p = 2$;
-    `"third-order"` $\\sum_i (u_{x_ix_ix_i} + u\\,u_{x_i}) = f$, $p = 1$ (odd order: sparse
-    STDE or `Exact` only).
+    `"third-order"` $\\sum_i (u_{x_ix_ix_i} + u\\,u_{x_i}) = f$, $p = 2$ (the clamped
+    conditions: $u = 0$ alone leaves the solution undetermined; odd order: sparse STDE or
+    `Exact` only).
 
     The standard variants use $R = 1$, $\\sigma = 1$. There, in high `dim`, sampled points
     have tiny coordinates and $u^*$ is nearly $K(1 - |x|^2)$ (see `pdes.research.trivial_rel_l2`).
@@ -108,7 +109,14 @@ class BallPDE(AbstractPDE):
     @property
     def ansatz(self) -> stde.BallAnsatz:
         # The clamped plate (biharmonic) needs u = 0 and du/dn = 0 on the sphere.
-        return stde.BallAnsatz(self.radius, power=2 if self.equation == "biharmonic" else 1)
+        return stde.BallAnsatz(self.radius, power=self._power)
+
+    @property
+    def _power(self) -> int:
+        # The clamped factor b² for the fourth- and the third-order equation: u = 0 on the
+        # sphere alone does not determine a third-order equation's solution (in 1D it
+        # needs three conditions; u = 0 at both ends gives two), u = ∂ₙu = 0 does.
+        return 2 if self.equation in ("biharmonic", "third-order") else 1
 
     def _b(self, x):
         return 1 - jnp.sum(x**2) / self.radius**2
@@ -122,8 +130,7 @@ class BallPDE(AbstractPDE):
         return weighted_sums(self._terms(x, order), self.coefficients.astype(x.dtype))
 
     def _solution(self, x):
-        power = 2 if self.equation == "biharmonic" else 1
-        return self.scale * self._b(x) ** power * self._stats(x, 0)["s"]
+        return self.scale * self._b(x) ** self._power * self._stats(x, 0)["s"]
 
     def forcing(self, x: Point) -> Scalar:
         """$f(x) = L u^*(x)$, analytic."""
@@ -145,10 +152,17 @@ class BallPDE(AbstractPDE):
             return self.scale * out
         if self.equation == "third-order":
             st = self._stats(x, 3)
-            # ∂_j³(b s) = b s_jjj + 3 b_j s_jj + 3 b_jj s_j with b_j = -2x_j/R², b_jj = -2/R².
-            third = b * st["sum3"] - 6 / r2 * (st["xdiag2"] + st["sum1"])
-            first = b * st["sum1"] - 2 / r2 * st["s"] * jnp.sum(x)
-            u = b * st["s"]
+            # ∂_j³(F s) = F s_jjj + 3 F_j s_jj + 3 F_jj s_j + F_jjj s with F = b², b_j =
+            # -2x_j/R², b_jj = -2/R²: F_j = -4b x_j/R², F_jj = 8x_j²/R⁴ - 4b/R², F_jjj =
+            # 24x_j/R⁴.
+            sx = jnp.sum(x)
+            third = (
+                b**2 * st["sum3"]
+                - 12 * b / r2 * (st["xdiag2"] + st["sum1"])
+                + 24 / r2**2 * (st["x2diag1"] + st["s"] * sx)
+            )
+            first = b**2 * st["sum1"] - 4 * b / r2 * st["s"] * sx
+            u = b**2 * st["s"]
             return self.scale * third + self.scale**2 * u * first
         # Δ(b s) = s Δb + 2 ∇b·∇s + b Δs with ∇b = -2x/R², Δb = -2d/R², combined
         # before the sums: two reductions instead of three.

@@ -59,8 +59,8 @@ def twobody_terms(x: Float[Array, " d"], order: int = 2) -> dict:
 
     Keys: `s` (all that `order=0` gives); `xgrad` $= x\\cdot\\nabla s$; `lap` $= \\Delta s$;
     with `order >= 3` also `sum1` $= \\sum_j s_j$, `sum3` $= \\sum_j s_{jjj}$, `xdiag2`
-    $= \\sum_j x_j s_{jj}$; with `order >= 4` also `xgradlap` $= x\\cdot\\nabla\\Delta s$,
-    `xhx` $= x^T H_s x$, `bilap` $= \\Delta^2 s$.
+    $= \\sum_j x_j s_{jj}$, `x2diag1` $= \\sum_j x_j^2 s_j$; with `order >= 4` also
+    `xgradlap` $= x\\cdot\\nabla\\Delta s$, `xhx` $= x^T H_s x$, `bilap` $= \\Delta^2 s$.
     """
     p = twobody_partials(x)
     a, b = x[:-1], x[1:]
@@ -72,6 +72,7 @@ def twobody_terms(x: Float[Array, " d"], order: int = 2) -> dict:
         terms["sum1"] = p["a"] + p["b"]
         terms["sum3"] = p["aaa"] + p["bbb"]
         terms["xdiag2"] = a * p["aa"] + b * p["bb"]
+        terms["x2diag1"] = a**2 * p["a"] + b**2 * p["b"]
     if order >= 4:
         terms["xgradlap"] = a * (p["aaa"] + p["abb"]) + b * (p["aab"] + p["bbb"])
         terms["xhx"] = a**2 * p["aa"] + 2 * a * b * p["ab"] + b**2 * p["bb"]
