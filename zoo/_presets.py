@@ -210,8 +210,12 @@ _PRESETS = {
         ),
         Preset(
             "kdv-highdim",
-            "Σᵢ (u_{xᵢxᵢxᵢ} + u u_{xᵢ}) = f on the unit ball (third order; sparse STDE)",
+            "Σᵢ (u_{xᵢxᵢxᵢ} + u u_{xᵢ}) = f on the unit ball, u = ∂ₙu = 0 (third order)",
             default_dim=100,
+            # The exact operator: at u* itself sparse STDE's squared residual estimate
+            # (|J| = 16 of 100) averages ~1e5, so the published loss's minimiser follows
+            # the estimator's variance, not u* (10 000 steps: rel-L2 0.94, trivial 0.022).
+            train=_EXACT,
         ),
         Preset(
             "kdv-1d",
