@@ -93,8 +93,9 @@ def _rate(run, n, units):
 
 def _kinds(dim):
     """kind -> `(run(n), units)`, each compiled: `run(n)` dispatches `n` units of `units`
-    steps. `trainer`'s unit is a whole `zoo.train` of 100 steps per unit, its rate the
-    summary's (training time without compilation or the final evaluation)."""
+    steps. For `trainer`, `run(n)` is one `zoo.train` of `100 n` steps, whose rate is the
+    summary's (training time without compilation or the final evaluation), appended to the
+    returned list."""
     import jax
     import jax.numpy as jnp
 
