@@ -249,7 +249,6 @@ _PRESETS = {
             default_dim=1,
             fixed_dim=True,
             train=_EXACT,
-            best=_kdv_highdim_best,
         ),
         Preset(
             "kdv-2d",
