@@ -233,8 +233,8 @@ def test_recipes_and_when_the_published_figure_is_shown():
 
 
 def test_the_measured_best_recipes_belong_to_their_presets():
-    # A best recipe is measured on its own preset; every other preset's best is its
-    # `train` (a recipe given to the wrong preset once slipped in by a text replace).
+    # A second-order best recipe is measured on its own preset (zoo/_presets.py says where
+    # and how); every other preset's best is its `train`.
     second_order = {
         name
         for name in zoo.names()
