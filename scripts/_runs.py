@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import zoo
+from zoo._checkpoint import read_config
 
 
 def finish(
@@ -24,6 +25,8 @@ def finish(
     instance `pde_seed`."""
     # The run files a finished and an interrupted run leave (docs/getting-started.md).
     summary, checkpoint = run_dir / "summary.json", run_dir / "checkpoint.eqx"
+    if summary.is_file() or checkpoint.is_file():
+        _check_same_run(run_dir, preset, dim, config, pde_seed, recipe, model)
     if summary.is_file():
         print(f"{run_dir}: finished, reusing")
     elif checkpoint.is_file():
@@ -42,3 +45,30 @@ def finish(
             progress=progress,
         )
     return json.loads(summary.read_text())
+
+
+def _check_same_run(run_dir, preset, dim, config, pde_seed, recipe, model) -> None:
+    """Refuse a run directory that holds another configuration's run: reusing it would
+    put that run's numbers in this table (a recipe changed since, a different --steps)."""
+    stored = read_config(run_dir)
+    if model is None:
+        model = zoo.get_preset(preset).recipe(recipe, dim)[0]
+    # A rollback rewrites the stored rate and rollback count: the same run all the same.
+    train = stored.train.replace(lr=config.lr, rollbacks=config.rollbacks)
+    found = {
+        "preset": (stored.pde.name, preset),
+        "dim": (stored.pde.dim, dim),
+        "PDE seed": (stored.pde.seed, pde_seed),
+        "model": (stored.model, model),
+        **{
+            f"train.{k}": (v, getattr(config, k))
+            for k, v in vars(train).items()
+            if v != getattr(config, k)
+        },
+    }
+    differ = [f"{k}: {a!r} there, {b!r} here" for k, (a, b) in found.items() if a != b]
+    if differ:
+        raise SystemExit(
+            f"{run_dir} holds the run of another configuration ({'; '.join(differ)}): "
+            "give another --runs directory or remove that one."
+        )

@@ -201,3 +201,28 @@ def test_rank_floor_script_runs():
     assert row["hessian_energy"]["8"] == pytest.approx(1.0)
     bad = run_python(script, "kdv-1d", "--n", "10")
     assert bad.returncode != 0 and "not a ball PDE" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.slow  # a short training (~15 s on two cores); run by name in CI (.ci/run)
+def test_table_scripts_refuse_a_run_of_another_configuration(tmp_path):
+    """A table script reuses a finished run only if it is the run it would train: a run
+    directory left by another recipe or budget is refused, naming what differs."""
+    import sys
+
+    import zoo
+
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        from _runs import finish
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    _, config = zoo.get_preset("poisson-twobody").recipe("protocol", 20)
+    config = config.replace(steps=2, batch=8, n_test=50, eval_every=0)
+    run = tmp_path / "run"
+    kw = dict(progress=False, recipe="protocol")
+    first = finish(run, "poisson-twobody", 20, config, 0, **kw)
+    assert finish(run, "poisson-twobody", 20, config, 0, **kw) == first
+    with pytest.raises(SystemExit, match=r"train\.steps: 2 there, 3 here"):
+        finish(run, "poisson-twobody", 20, config.replace(steps=3), 0, **kw)
+    with pytest.raises(SystemExit, match="PDE seed: 0 there, 1 here"):
+        finish(run, "poisson-twobody", 20, config, 1, **kw)
