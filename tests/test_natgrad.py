@@ -247,6 +247,10 @@ def test_the_measured_best_recipes_belong_to_their_presets():
         "biharmonic-twobody",
         "kdv-highdim",
         "kdv-2d",
+        "kdv-1d",
+        "kdv-1d-gradient-enhanced",
+        "black-scholes-barenblatt",
+        "hjb-lqg",
     }
 
 
