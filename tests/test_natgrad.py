@@ -9,6 +9,7 @@ import pytest
 from helpers import on_compile
 
 import models
+import pdes
 import stde
 import zoo
 from zoo import _trainer
@@ -68,6 +69,54 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum):
     )
     flat_got = np.concatenate([np.asarray(g).ravel() for g in jax.tree.leaves(got)])
     np.testing.assert_allclose(flat_got, dense, rtol=2e-3, atol=2e-4)
+
+
+def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
+    # The gradient-enhanced KdV gives three residuals per point: the trainer's step must
+    # pair each of the batch x 3 residuals with its own Jacobian row. Against the dense
+    # damped Gauss-Newton step from jax.jacrev of the stacked residual vector.
+    from zoo import _distributed as dist
+    from zoo._presets import build_model, make_estimator
+
+    pde = pdes.get("kdv-1d-gradient-enhanced")
+    config = zoo.TrainConfig(
+        steps=2,
+        batch=4,
+        estimator="exact",
+        optimizer="natural-gradient",
+        damping=1e-2,
+        momentum=0.0,
+        schedule="constant",
+        lr=1.0,
+    )
+    net = build_model(pde, zoo.ModelConfig(width=4, depth=2), key=jax.random.PRNGKey(0))
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+    mesh = dist.make_mesh(1, config.batch)
+    key, lr = jax.random.PRNGKey(5), jnp.asarray(1.0)
+    state = NaturalGradient().init(params)
+    step = jax.jit(
+        lambda p, s: _trainer._natural_gradient_update(
+            p, static, s, pde, key, lr, config, "none", jnp.float32, mesh
+        )
+    )
+    _, got, _ = step(params, state)
+    x, keys, _ = jax.jit(lambda: _trainer._collocation(pde, key, config, jnp.float32, mesh))()
+
+    def residuals(p):
+        model, est = eqx.combine(p, static), make_estimator(config)
+        r = jax.vmap(lambda y, k: pde.residual(model, y, estimator=est, key=k))(x, keys)
+        return r.reshape(-1)
+
+    r = np.asarray(residuals(params), np.float64)
+    assert r.shape == (4 * 3,)
+    jac = jax.jacrev(residuals)(params)
+    flat_j = np.concatenate(
+        [np.asarray(j, np.float64).reshape(r.size, -1) for j in jax.tree.leaves(jac)], axis=1
+    )
+    lam = 1e-2 * np.trace(flat_j @ flat_j.T) / r.size
+    dense = np.linalg.solve(flat_j.T @ flat_j + lam * np.eye(flat_j.shape[1]), flat_j.T @ r)
+    flat = lambda t: np.concatenate([np.asarray(v, np.float64).ravel() for v in jax.tree.leaves(t)])
+    np.testing.assert_allclose(flat(params) - flat(got), dense, rtol=2e-3, atol=2e-5)
 
 
 def test_natural_gradient_training_beats_adam_at_equal_steps():
