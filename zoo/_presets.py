@@ -165,7 +165,8 @@ _KDV_NATURAL_GRADIENT = NATURAL_GRADIENT.replace(
 
 def _natural_gradient_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
     # The exact operator's d jets per point make a step ~d / 100 times dearer, and above
-    # d = 128 the two-body PDEs' first layer is the limit (above): Adam there.
+    # d = 128 the two-body PDEs' first layer is the limit (above): Adam there (for
+    # Black-Scholes-Barenblatt and HJB-LQG above d = 128 unmeasured either way).
     return ModelConfig(), NATURAL_GRADIENT if dim <= 128 else TrainConfig()
 
 
@@ -295,8 +296,9 @@ _PRESETS = {
             "HJB-LQG u_t + Δu - |∇u|² = 0; error of u(0, 0) vs Monte Carlo",
             default_dim=100,
             evaluation="point",
-            # The two-body natural-gradient recipe: u(0, 0) within 0.18% of the Monte Carlo
-            # value (d = 100, ~320 s on two CPU cores; Adam's 10 000 steps: 5.1%).
+            # The two-body natural-gradient recipe: u(0, 0) within 0.18%, 1.4% and 1.0% of
+            # the Monte Carlo value (d = 100, training seeds 0-2, ~290 s each on two CPU
+            # cores; Adam's 10 000 steps: 5.1%).
             best=_natural_gradient_best,
         ),
         Preset(
@@ -340,7 +342,7 @@ def _pretrained(preset: str, dim: int, **train) -> Pretrained:
 
 
 # Each entry is trained with its preset's best recipe at its dimension (`Preset.recipe`:
-# the natural-gradient recipe for the two-body PDEs at d <= 128, Adam elsewhere). Weights
+# a natural-gradient phase where one was measured, Adam elsewhere). Weights
 # ship in zoo/pretrained/ once scripts/train_pretrained.py has produced them.
 _PRETRAINED = {
     p.name: p
