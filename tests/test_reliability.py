@@ -188,6 +188,8 @@ def test_item1_two_concurrent_trainers_on_one_out(tmp_path):
         (("model", "activation"), "sin"),
         (("train", "estimator"), "dense"),
         (("train", "lr"), 0.01),
+        # A nested field against None: their dotted leaves never meet.
+        (("train", "warmup"), {"steps": 2}),
     ],
 )
 def test_item2_resume_refuses_an_edited_config(finished, tmp_path, field, value):

@@ -361,6 +361,10 @@ def read_checkpoint_header(run_dir: str | os.PathLike) -> dict:
 
 def _flatten(value: Any, prefix: str, out: dict) -> dict:
     if isinstance(value, dict):
+        # The node itself too: a field that is a dict on one side and a leaf on the other
+        # (a warm-up phase against `None`) differs, though their dotted leaves never meet.
+        if prefix:
+            out[prefix] = "{...}"
         for k, v in value.items():
             _flatten(v, f"{prefix}.{k}" if prefix else str(k), out)
     else:
@@ -373,10 +377,16 @@ def config_differences(config: RunConfig, header: dict) -> dict[str, tuple]:
     stored in the checkpoint's header that `config` contradicts (`preset`, `pde`,
     `model`, `train`, `freeze`; fields only one side knows, e.g. added by a newer
     version, are not compared)."""
-    metadata = header.get("metadata") or {}
-    stored = _flatten({k: metadata.get(k) for k in COMPARED if k in metadata}, "", {})
+    return stored_differences(header.get("metadata") or {}, config)
+
+
+def stored_differences(stored: dict, config: RunConfig) -> dict[str, tuple]:
+    """`{field: (in stored, in config)}`, fields dotted (`train.warmup.steps`), for every
+    field of `stored` (a configuration as JSON: a checkpoint header's or `config.json`'s)
+    that `config` contradicts, over `COMPARED`."""
+    stored = _flatten({k: stored.get(k) for k in COMPARED if k in stored}, "", {})
     mine = json.loads(json.dumps(config.to_dict()))
-    ours = _flatten({k: mine[k] for k in COMPARED if k in metadata}, "", {})
+    ours = _flatten({k: mine[k] for k in COMPARED if k in mine}, "", {})
     return {
         k: (stored[k], ours[k])
         for k in sorted(stored.keys() & ours.keys())
