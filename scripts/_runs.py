@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import zoo
-from zoo._checkpoint import read_config
+from zoo._checkpoint import CONFIG, stored_differences
 
 
 def finish(
@@ -50,23 +50,17 @@ def finish(
 def _check_same_run(run_dir, preset, dim, config, pde_seed, recipe, model) -> None:
     """Refuse a run directory that holds another configuration's run: reusing it would
     put that run's numbers in this table (a recipe changed since, a different --steps)."""
-    stored = read_config(run_dir)
-    if model is None:
-        model = zoo.get_preset(preset).recipe(recipe, dim)[0]
+    wanted = zoo.get_preset(preset).run_config(
+        dim, pde_seed=pde_seed, train=config, model=model, recipe=recipe
+    )
+    stored = json.loads((run_dir / CONFIG).read_text())
     # A rollback rewrites the stored rate and rollback count: the same run all the same.
-    train = stored.train.replace(lr=config.lr, rollbacks=config.rollbacks)
-    found = {
-        "preset": (stored.pde.name, preset),
-        "dim": (stored.pde.dim, dim),
-        "PDE seed": (stored.pde.seed, pde_seed),
-        "model": (stored.model, model),
-        **{
-            f"train.{k}": (v, getattr(config, k))
-            for k, v in vars(train).items()
-            if v != getattr(config, k)
-        },
-    }
-    differ = [f"{k}: {a!r} there, {b!r} here" for k, (a, b) in found.items() if a != b]
+    rewritten = ("train.lr", "train.rollbacks")
+    differ = [
+        f"{k}: {a!r} there, {b!r} here"
+        for k, (a, b) in stored_differences(stored, wanted).items()
+        if k not in rewritten
+    ]
     if differ:
         raise SystemExit(
             f"{run_dir} holds the run of another configuration ({'; '.join(differ)}): "

@@ -224,5 +224,5 @@ def test_table_scripts_refuse_a_run_of_another_configuration(tmp_path):
     assert finish(run, "poisson-twobody", 20, config, 0, **kw) == first
     with pytest.raises(SystemExit, match=r"train\.steps: 2 there, 3 here"):
         finish(run, "poisson-twobody", 20, config.replace(steps=3), 0, **kw)
-    with pytest.raises(SystemExit, match="PDE seed: 0 there, 1 here"):
+    with pytest.raises(SystemExit, match="pde.seed: 0 there, 1 here"):
         finish(run, "poisson-twobody", 20, config, 1, **kw)
