@@ -27,6 +27,15 @@ def _random(key, n, p):
     return jac, jax.random.normal(kr, (n,)), jax.random.normal(kp, (p,))
 
 
+def _flat(tree, rows: int | None = None) -> np.ndarray:
+    """A pytree as one float64 vector, or, with `rows`, a Jacobian pytree (each leaf with
+    a leading axis of `rows`) as one `rows x parameters` matrix."""
+    leaves = [np.asarray(v, np.float64) for v in jax.tree.leaves(tree)]
+    if rows is None:
+        return np.concatenate([v.ravel() for v in leaves])
+    return np.concatenate([v.reshape(rows, -1) for v in leaves], axis=1)
+
+
 def test_undamped_step_solves_a_linear_least_squares_problem():
     # r(theta) = A theta - b with fewer rows than unknowns: one undamped Gauss-Newton step
     # (lr 1, no momentum) lands on a solution, r = 0.
@@ -58,17 +67,13 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum):
     got = jax.jit(lambda *a: woodbury_direction(*a, damping=damping, momentum=momentum))(
         jac, r, prev
     )
-    flat_j = np.concatenate(
-        [np.asarray(j, np.float64).reshape(6, -1) for j in jax.tree.leaves(jac)], axis=1
-    )
-    flat_prev = np.concatenate([np.asarray(p, np.float64).ravel() for p in jax.tree.leaves(prev)])
+    flat_j, flat_prev = _flat(jac, rows=6), _flat(prev)
     lam = damping * np.trace(flat_j @ flat_j.T) / 6
     dense = np.linalg.solve(
         flat_j.T @ flat_j + lam * np.eye(flat_j.shape[1]),
         flat_j.T @ np.asarray(r, np.float64) + lam * momentum * flat_prev,
     )
-    flat_got = np.concatenate([np.asarray(g).ravel() for g in jax.tree.leaves(got)])
-    np.testing.assert_allclose(flat_got, dense, rtol=2e-3, atol=2e-4)
+    np.testing.assert_allclose(_flat(got), dense, rtol=2e-3, atol=2e-4)
 
 
 def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
@@ -109,14 +114,10 @@ def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
 
     r = np.asarray(residuals(params), np.float64)
     assert r.shape == (4 * 3,)
-    jac = jax.jacrev(residuals)(params)
-    flat_j = np.concatenate(
-        [np.asarray(j, np.float64).reshape(r.size, -1) for j in jax.tree.leaves(jac)], axis=1
-    )
+    flat_j = _flat(jax.jacrev(residuals)(params), rows=r.size)
     lam = 1e-2 * np.trace(flat_j @ flat_j.T) / r.size
     dense = np.linalg.solve(flat_j.T @ flat_j + lam * np.eye(flat_j.shape[1]), flat_j.T @ r)
-    flat = lambda t: np.concatenate([np.asarray(v, np.float64).ravel() for v in jax.tree.leaves(t)])
-    np.testing.assert_allclose(flat(params) - flat(got), dense, rtol=2e-3, atol=2e-5)
+    np.testing.assert_allclose(_flat(params) - _flat(got), dense, rtol=2e-3, atol=2e-5)
 
 
 def test_natural_gradient_training_beats_adam_at_equal_steps():
