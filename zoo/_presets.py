@@ -159,11 +159,17 @@ _KDV_NATURAL_GRADIENT = NATURAL_GRADIENT.replace(
 )
 
 
-def _natural_gradient_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
-    # HJB-LQG (measured at d = 100; the one-hidden-layer network not tried there): the
-    # exact operator's d jets per point make a step ~d / 100 times dearer, so above
-    # d = 128 (unmeasured) Adam.
-    return ModelConfig(), NATURAL_GRADIENT if dim <= 128 else TrainConfig()
+def _up_to_128(model: ModelConfig, train: TrainConfig):
+    """A `Preset.best`: `(model, train)` at d <= 128, where the natural-gradient recipes
+    were measured (d = 100), and Adam on the protocol's network above: the exact
+    operator's d jets per point make a step ~d / 100 times dearer, and a first layer of
+    >= d units (what the two-body fields need, the rank floor) makes it dearer still
+    (benchmarks/natural_gradient_step.py: ~15 s a step at d = 1000)."""
+
+    def best(dim: int) -> tuple[ModelConfig, TrainConfig]:
+        return (model, train) if dim <= 128 else (ModelConfig(), TrainConfig())
+
+    return best
 
 
 # The two-body ball PDEs at d <= 128 (measured at d = 100 on PDE seeds 0-4,
@@ -178,25 +184,10 @@ def _natural_gradient_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # does not help (0.021), nor 200 points a step for 1275 steps (0.013); 800 steps at
 # damping 3e-3: 0.0091, in about 3.2 times the protocol's wall time.
 TWOBODY_MODEL = ModelConfig(width=256, depth=2)
-_TWOBODY_NATURAL_GRADIENT = NATURAL_GRADIENT.replace(
-    steps=1800, warmup=NATURAL_GRADIENT.warmup, damping=3e-3
+_TWOBODY_BEST = _up_to_128(
+    TWOBODY_MODEL,
+    NATURAL_GRADIENT.replace(steps=1800, warmup=NATURAL_GRADIENT.warmup, damping=3e-3),
 )
-
-
-def _twobody_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
-    # Above d = 128 the natural gradient over a first layer of >= d units is beyond this
-    # recipe's budget (a step costs ~batch^2 d width), and narrower layers cap what any
-    # optimiser reaches (the rank floor): Adam on the protocol's network there.
-    if dim <= 128:
-        return TWOBODY_MODEL, _TWOBODY_NATURAL_GRADIENT
-    return ModelConfig(), TrainConfig()
-
-
-def _black_scholes_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
-    # Measured at d = 100 (the preset's comment); above d = 128 unmeasured: Adam.
-    if dim <= 128:
-        return TWOBODY_MODEL, NATURAL_GRADIENT
-    return ModelConfig(), TrainConfig()
 
 
 def _kdv_highdim_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
@@ -237,7 +228,7 @@ def _ball_presets():
                     default_dim=100,
                     # The three-body solution is ~K (1 - |x|^2) with K ~ 10: start there.
                     train=TrainConfig(init_bias="residual" if body == "three" else "default"),
-                    best=_twobody_best if body == "two" else None,
+                    best=_TWOBODY_BEST if body == "two" else None,
                 )
             )
     for eq, text in _DESCRIPTIONS.items():
@@ -327,8 +318,8 @@ _PRESETS = {
             evaluation="point",
             # The two-body natural-gradient recipe: u(0, 0) within 0.18%, 1.4% and 1.0% of
             # the Monte Carlo value (d = 100, training seeds 0-2, ~290 s each on two CPU
-            # cores; Adam's 10 000 steps: 5.1%).
-            best=_natural_gradient_best,
+            # cores; Adam's 10 000 steps: 5.1%). The one-hidden-layer network not tried.
+            best=_up_to_128(ModelConfig(), NATURAL_GRADIENT),
         ),
         Preset(
             "hjb-lin",
@@ -344,7 +335,7 @@ _PRESETS = {
             # at 0.081-0.083 with the 4 x 128 network (~290 s on two CPU cores) and at
             # 0.045-0.046 with one hidden layer of 256 units (~180 s; d = 100, training
             # seeds 0 and 1): a quadratic in x, as the two-body fields nearly are.
-            best=_black_scholes_best,
+            best=_up_to_128(TWOBODY_MODEL, NATURAL_GRADIENT),
         ),
     ]
 }
