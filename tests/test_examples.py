@@ -199,6 +199,18 @@ def test_rank_floor_script_runs():
     err = [row["rel_l2"][k] for k in ("0", "2", "8")]
     assert err[0] > err[1] > err[2] and err[2] < 0.3 * err[0]
     assert row["hessian_energy"]["8"] == pytest.approx(1.0)
+    # The banded way (the only one above d = 4000) on the same points: its Hessian read
+    # off probes equals the dense one, its two fits (one linear direction, the quadratic
+    # as one feature) come out within a few percent of the dense fits, and its
+    # energy-interpolated floor within 10 % of the fitted one.
+    banded = json.loads(run_python(script, "poisson-twobody", *args, "--banded").stdout)
+    assert banded["method"] == "banded" and banded["hessian_energy"] == pytest.approx(
+        row["hessian_energy"], rel=1e-9
+    )
+    assert banded["trivial_rel_l2"] == pytest.approx(row["trivial_rel_l2"], rel=1e-9)
+    for k in ("0", "8"):
+        assert banded["rel_l2"][k] == pytest.approx(row["rel_l2"][k], rel=0.05)
+    assert banded["rel_l2_estimate"]["2"] == pytest.approx(row["rel_l2"]["2"], rel=0.1)
     bad = run_python(script, "kdv-1d", "--n", "10")
     assert bad.returncode != 0 and "not a ball PDE" in bad.stderr and "Traceback" not in bad.stderr
 
