@@ -30,8 +30,8 @@ x^T H x / 2 as one more feature (k = d). Between them the floor of rank k is
 
 since the directions a rank-k layer leaves out contribute their share of the quadratic's
 variance; they are reported as `rel_l2_estimate`. At d = 1000, seed 0, where both ways
-run, the banded floors are 4.87e-3 / 8.99e-5 (k = 0 / d) against the dense fits'
-5.00e-3 / 9.19e-5, and the estimates 3.10e-3 / 8.07e-4 (k = 128 / 512) against the
+run, the banded floors are 4.89e-3 / 9.04e-5 (k = 0 / d) against the dense fits'
+5.00e-3 / 9.19e-5, and the estimates 3.12e-3 / 8.12e-4 (k = 128 / 512) against the
 fitted 3.20e-3 / 8.46e-4.
 """
 
