@@ -398,6 +398,12 @@ def test_residual_bias_init_minimises_the_residual_over_the_bias():
 def test_three_body_presets_start_from_the_residual_bias():
     assert zoo.get_preset("allen-cahn-threebody").train.init_bias == "residual"
     assert zoo.get_preset("allen-cahn-twobody").train.init_bias == "default"
+    # The two-body best recipe fits the bias above d = 128 (Adam there), where u*'s
+    # constant grows like sqrt(d); at d <= 128 its Adam warm-up starts from the default.
+    twobody = zoo.get_preset("poisson-twobody")
+    assert twobody.recipe("best", 1000)[1].init_bias == "residual"
+    assert twobody.recipe("best", 100)[1].init_bias == "default"
+    assert zoo.get_preset("hjb-lqg").recipe("best", 1000)[1].init_bias == "default"
     import jaxtyping
 
     with pytest.raises(jaxtyping.TypeCheckError, match="init_bias"):
