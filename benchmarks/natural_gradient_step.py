@@ -24,6 +24,7 @@ import jax
 import models
 import pdes
 import stde
+from zoo._natgrad import _gram, _rows
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dims", type=int, nargs="+", default=[100, 1000])
@@ -59,9 +60,8 @@ def times(pde, x, width: int, depth: int) -> tuple[int, float, float, float]:
     jacobian = jax.jit(jax.vmap(jax.grad(residual), in_axes=(None, 0)))
 
     @jax.jit
-    def gram(jac):
-        rows = [leaf.reshape(x.shape[0], -1) for leaf in jax.tree.leaves(jac)]
-        return sum(r @ r.T for r in rows)
+    def gram(jac):  # as the trainer's step forms it
+        return _gram(_rows(jac, x.shape[0]))
 
     n = sum(leaf.size for leaf in jax.tree.leaves(params))
     jac = jacobian(params, x)

@@ -48,6 +48,11 @@ def _rows(jac, n: int) -> list[jax.Array]:
     return [leaf.reshape(n, -1) for leaf in jax.tree.leaves(jac)]
 
 
+def _gram(rows: list[jax.Array]) -> jax.Array:
+    """$J J^\top$ from the Jacobian's rows, leaf by leaf (never concatenated)."""
+    return sum(j @ j.T for j in rows)
+
+
 def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum: float):
     """The SPRING / Woodbury direction (module docstring), to be subtracted (times a
     learning rate) from the parameters.
@@ -66,7 +71,7 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
     """
     n = r.shape[0]
     rows = _rows(jac, n)
-    gram = sum(j @ j.T for j in rows)
+    gram = _gram(rows)
     lam = damping * jnp.trace(gram) / n
     j_prev = sum(j @ p.reshape(-1) for j, p in zip(rows, jax.tree.leaves(previous)))
     factor = cho_factor(gram + lam * jnp.eye(n, dtype=gram.dtype))
