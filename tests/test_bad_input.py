@@ -50,6 +50,10 @@ def _while(x):
     return jax.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, c[1] * 2), (0, f(x)))[1]
 
 
+def _g(x):
+    return 5 / (10 + 2 * jnp.sum(x**2))
+
+
 def _sort(x):
     return jnp.sum(jnp.sort(x) * x)
 
@@ -1028,6 +1032,45 @@ CASES = [
         lambda: pdes.sample_sphere(KEY, 2, 3, radius=math.nan),
         "radius",
         r"positive and finite.*got nan",
+    ),
+    C(
+        "pdes.multilevel_picard",
+        "level=-1",
+        lambda: pdes.multilevel_picard(_g, jnp.sin, X3, 0.3, KEY, level=-1, num_samples=2),
+        "level",
+        "got -1",
+    ),
+    C(
+        "pdes.multilevel_picard",
+        "num_samples=0",
+        lambda: pdes.multilevel_picard(_g, jnp.sin, X3, 0.3, KEY, level=2, num_samples=0),
+        "num_samples",
+        "got 0",
+    ),
+    C(
+        "pdes.multilevel_picard",
+        "t=-0.1",
+        lambda: pdes.multilevel_picard(_g, jnp.sin, X3, -0.1, KEY, level=2, num_samples=2),
+        "t",
+        r">= 0 and finite, got",
+    ),
+    C(
+        "pdes.multilevel_picard",
+        "x of shape (2, 2, 3)",
+        lambda: pdes.multilevel_picard(
+            _g, jnp.sin, jnp.zeros((2, 2, 3)), 0.3, KEY, level=2, num_samples=2
+        ),
+        "x",
+        r"got \(2, 2, 3\)",
+    ),
+    C(
+        "pdes.multilevel_picard_mean",
+        "repeats=1",
+        lambda: pdes.multilevel_picard_mean(
+            _g, jnp.sin, X3, 0.3, KEY, level=2, num_samples=2, repeats=1
+        ),
+        "repeats",
+        "got 1",
     ),
     C(
         "pdes.research.trivial_fit_stats",
