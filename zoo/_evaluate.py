@@ -123,7 +123,7 @@ def stream_errors(model, pde, *, n: int, key, batch_size: int | None = None, dty
 
 
 def point_errors(model, pde, reference: float | None, dtype=None) -> dict:
-    """$u$ at `pde.reference_point` beside the reference value (None if unpublished)."""
+    """$u$ at `pde.reference_point` beside the reference value (None where there is none)."""
     if dtype is None:
         dtype = _model_dtype(model)
     x0 = jnp.asarray(pde.reference_point, dtype)
