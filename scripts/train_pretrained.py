@@ -41,9 +41,12 @@ for name in names:
     finish(run_dir, entry.preset, entry.dim, config, entry.pde_seed, not args.no_progress)
     card = zoo.export_pretrained(run_dir, name, args.dest)
     published = card.get("published_rel_l2")
-    print(
-        f"{name}: rel-L2 {card.get('rel_l2', float('nan')):.2e} (trivial "
-        f"{card.get('trivial_rel_l2', float('nan')):.2e}, published "
-        f"{'-' if published is None else f'{published:.2e}'}) -> {args.dest / card['file']} "
-        f"[{time.perf_counter() - t:.0f} s]"
-    )
+    if "rel_error" in card:  # a point-evaluation preset: no rel-L2 over the domain
+        error = f"relative error at the reference point {card['rel_error']:.2e}"
+    else:
+        error = (
+            f"rel-L2 {card.get('rel_l2', float('nan')):.2e} (trivial "
+            f"{card.get('trivial_rel_l2', float('nan')):.2e}, published "
+            f"{'-' if published is None else f'{published:.2e}'})"
+        )
+    print(f"{name}: {error} -> {args.dest / card['file']} [{time.perf_counter() - t:.0f} s]")

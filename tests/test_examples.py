@@ -77,7 +77,8 @@ def test_finetune_vs_scratch_script_runs(tmp_path):
 
     out = tmp_path / "ft.json"
     args = [
-        *"--steps 4 --eval-every 2 --n-test 64 --resets none last --budgets 1 0.5 --out".split(),
+        *"--steps 4 --eval-every 2 --n-test 64 --lrs 1e-3".split(),
+        *"--resets none last --budgets 1 0.5 --out".split(),
         out,
     ]
     proc = run_python(ROOT / "scripts" / "finetune_vs_scratch.py", *args)
@@ -262,3 +263,29 @@ def test_table_scripts_refuse_a_run_of_another_configuration(tmp_path):
         finish(run, "poisson-twobody", 20, config.replace(steps=3), 0, **kw)
     with pytest.raises(SystemExit, match="pde.seed: 0 there, 1 here"):
         finish(run, "poisson-twobody", 20, config, 1, **kw)
+
+
+def test_plot_reference_point_script(tmp_path):
+    """`scripts/plot_reference_point.py` draws runs of point-evaluation presets from their
+    records, and refuses in one line a run that logged no value at a reference point."""
+    import json
+
+    def run_dir(name, preset, records):
+        d = tmp_path / name
+        d.mkdir()
+        config = {"preset": preset, "pde": {"name": preset, "dim": 100, "seed": 0}}
+        (d / "config.json").write_text(json.dumps(config))
+        (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+        return str(d)
+
+    values = [(1.0, 0.30), (2.0, 0.318), (3.0, 0.3165)]
+    heat = [{"step": i, "time_s": t, "u_reference_point": u} for i, (t, u) in enumerate(values)]
+    runs = [run_dir("a", "heat-parabolic", heat), run_dir("b", "sine-gordon-parabolic", heat)]
+    script = ROOT / "scripts" / "plot_reference_point.py"
+    out = tmp_path / "plot.png"
+    proc = run_python(script, *runs, "--out", str(out))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bare = run_dir("c", "allen-cahn-twobody", [{"step": 1, "time_s": 1.0, "rel_l2": 0.1}])
+    proc = run_python(script, bare, "--out", str(tmp_path / "x.png"))
+    assert proc.returncode != 0 and "logged no value at a reference point" in proc.stderr
