@@ -301,6 +301,8 @@ def test_the_measured_best_recipes_belong_to_their_presets():
         "kdv-1d-gradient-enhanced",
         "black-scholes-barenblatt",
         "hjb-lqg",
+        "heat-parabolic",
+        "sine-gordon-parabolic",
     }
 
 
