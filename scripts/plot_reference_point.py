@@ -9,15 +9,18 @@ A run's label is its directory name; runs of the same preset share a panel.
 """
 
 import argparse
-import json
 from pathlib import Path
 
 import pdes
 import zoo
+from zoo._checkpoint import read_config
 
 
-def series(run_dir: Path) -> tuple[dict, list[tuple[float, float]]]:
-    config = json.loads((run_dir / "config.json").read_text())
+def series(run_dir: Path) -> tuple[zoo.RunConfig, list[tuple[float, float]]]:
+    try:
+        config = read_config(run_dir)
+    except ValueError as e:
+        raise SystemExit(f"error: {e}") from None
     records = zoo.read_metrics(run_dir)
     points = [(r["time_s"], r["u_reference_point"]) for r in records if "u_reference_point" in r]
     if not points:
@@ -39,10 +42,9 @@ def main() -> None:
     panels: dict[tuple[str, int], list] = {}
     for run in args.runs:
         config, points = series(run)
-        optimizer = config.get("train", {}).get("optimizer", "adam")
-        colour = "tab:blue" if optimizer == "natural-gradient" else "tab:gray"
-        key = (config["preset"], config["pde"]["dim"])
-        panels.setdefault(key, []).append((run.name, colour, points))
+        natural = config.train.optimizer == "natural-gradient"
+        colour = "tab:blue" if natural else "tab:gray"
+        panels.setdefault((config.preset, config.pde.dim), []).append((run.name, colour, points))
     fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.5), squeeze=False)
     for ax, ((name, dim), lines) in zip(axes[0], panels.items()):
         for label, colour, points in lines:

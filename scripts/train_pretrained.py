@@ -40,10 +40,10 @@ for name in names:
     t = time.perf_counter()
     finish(run_dir, entry.preset, entry.dim, config, entry.pde_seed, not args.no_progress)
     card = zoo.export_pretrained(run_dir, name, args.dest)
-    published = card.get("published_rel_l2")
     if "rel_error" in card:  # a point-evaluation preset: no rel-L2 over the domain
         error = f"relative error at the reference point {card['rel_error']:.2e}"
     else:
+        published = card.get("published_rel_l2")
         error = (
             f"rel-L2 {card.get('rel_l2', float('nan')):.2e} (trivial "
             f"{card.get('trivial_rel_l2', float('nan')):.2e}, published "

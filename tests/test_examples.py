@@ -270,11 +270,13 @@ def test_plot_reference_point_script(tmp_path):
     records, and refuses in one line a run that logged no value at a reference point."""
     import json
 
+    import zoo
+    from zoo._checkpoint import write_config
+
     def run_dir(name, preset, records):
         d = tmp_path / name
         d.mkdir()
-        config = {"preset": preset, "pde": {"name": preset, "dim": 100, "seed": 0}}
-        (d / "config.json").write_text(json.dumps(config))
+        write_config(d, zoo.get_preset(preset).run_config(100))
         (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
         return str(d)
 
