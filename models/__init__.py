@@ -13,7 +13,12 @@ from ._finetune import (
     trainable_spec as trainable_spec,
     zero_last as zero_last,
 )
-from ._mlp import MLP as MLP, ResidualMLP as ResidualMLP, SharedMLP as SharedMLP
+from ._mlp import (
+    MLP as MLP,
+    ResidualMLP as ResidualMLP,
+    SharedMLP as SharedMLP,
+    WindowMLP as WindowMLP,
+)
 from ._operator_layer import (
     AbstractOperatorLayer as AbstractOperatorLayer,
     OperatorLayer as OperatorLayer,

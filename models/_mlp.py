@@ -1,4 +1,5 @@
-"""Field networks $\\mathbb{R}^n \\to \\mathbb{R}$: MLP, weight-shared MLP, residual MLP.
+"""Field networks $\\mathbb{R}^n \\to \\mathbb{R}$: MLP, weight-shared MLP, residual MLP,
+window MLP.
 
 All are written with `eqx.nn.Linear` (`W @ x + b`) and elementwise activations only, so the
 Taylor engine sees dot_general/add/tanh/...: a sparse input tangent $e_j$ through the first
@@ -224,3 +225,101 @@ class ResidualMLP(AbstractField):
 
     def hyperparameters(self) -> dict[str, Any]:
         return _hyperparameters(self)
+
+
+class WindowMLP(AbstractField):
+    """A sum over windows of consecutive coordinates of one shared MLP, read out per window.
+
+    $N(x) = b + \\sum_{i=1}^{n-w+1} a_i^\\top g(x_i, \\dots, x_{i+w-1})$, where
+    $g: \\mathbb{R}^w \\to \\mathbb{R}^m$ is one MLP shared by every window (its every layer
+    activated, `width` hidden units, `features` $m$ outputs) and $a_i \\in \\mathbb{R}^m$ is
+    window $i$'s own readout (one `eqx.nn.Linear` from the $(n - w + 1) m$ features to the
+    output, so `models.output_bias` and `models.zero_last` apply as to `models.MLP`).
+
+    Use it where the solution couples each coordinate with its next $w - 1$ neighbours only
+    (a chain: the ball catalogue's two-body solution is such a sum with $w = 2$, its
+    three-body one with $w = 3$), an assumption on the solution that a dense first layer
+    does not make. What it buys: $g$ is learned from every window of every point at once,
+    where a dense layer must find the coupled coordinates among all $n$ (about four tanh
+    units per three-coordinate product, each aligned with its three coordinates), and the
+    parameters grow as $n m$, not $n \\times$ `width`. What it costs: the windows are
+    dense arrays, so a jet along one coordinate costs a whole forward pass
+    ($\\approx (n - w + 1)$ small MLPs), where a dense first layer turns it into one column.
+
+    `depth` linear layers in total, readout included (>= 2): `depth=3` is
+    $w \\to$ `width` $\\to m \\to$ readout. The inputs of $g$ are multiplied by `scale`
+    (`zoo.ModelConfig.scale` sets it so they are O(1)). Initialisation: the shared layers as
+    `models.MLP`, each layer's fan-in its own input size; the readout at zero, so the
+    network starts as a constant (with the inputs scaled up, a random readout would start
+    with second derivatives of size `scale`$^2$).
+    """
+
+    layers: tuple[eqx.nn.Linear, ...]
+    readout: eqx.nn.Linear
+    in_size: int = eqx.field(static=True)
+    window: int = eqx.field(static=True)
+    width: int = eqx.field(static=True)
+    depth: int = eqx.field(static=True)
+    features: int = eqx.field(static=True)
+    scale: float = eqx.field(static=True)
+    activation: Activation = eqx.field(static=True)
+    gain: float = eqx.field(static=True)
+
+    def __init__(
+        self,
+        in_size: int,
+        window: int = 2,
+        width: int = 64,
+        depth: int = 3,
+        features: int = 1,
+        activation: Activation = "tanh",
+        *,
+        scale: float = 1.0,
+        gain: float | None = None,
+        dtype=None,
+        key: Key,
+    ):
+        """**Arguments:** as `models.MLP`, plus `window` $w$ (consecutive coordinates per
+        window, `1 <= window <= in_size`) and `features` $m$ (outputs of the shared MLP
+        read out per window); `depth` >= 2.
+
+        **Raises:** `ValueError` if `window > in_size`.
+        """
+        self.in_size = check_int(in_size, "in_size")
+        self.window = check_int(window, "window")
+        self.features = check_int(features, "features")
+        self.scale = check_number(scale, "scale", sign="positive")
+        if window > in_size:
+            raise ValueError(
+                f"`WindowMLP` needs `window <= in_size`; got window={window}, "
+                f"in_size={in_size}. A window as wide as the input is one MLP."
+            )
+        self.width = check_int(width, "width")
+        self.depth = check_int(depth, "depth", minimum=2)
+        resolve_activation(activation)
+        self.activation = activation
+        gain = default_gain(activation) if gain is None else gain
+        self.gain = check_number(gain, "gain", sign="positive")
+        sizes = [window] + [width] * (depth - 2) + [features]
+        windows = in_size - window + 1
+        self.layers = _build_layers(sizes, sizes[:-1], self.gain, check_dtype(dtype), key)
+        # The readout starts at zero: the network starts as the constant b, with no
+        # second derivatives of size scale^2 for the first steps to undo.
+        readout = eqx.nn.Linear(windows * features, "scalar", dtype=check_dtype(dtype), key=key)
+        self.readout = eqx.tree_at(
+            lambda lin: (lin.weight, lin.bias), readout, replace_fn=jnp.zeros_like
+        )
+
+    def __call__(self, x: Point) -> Scalar:
+        x = check_point(x, self.in_size, where="WindowMLP")
+        windows = self.in_size - self.window + 1
+        # Row i is (x_i, ..., x_{i+w-1}): w slices, all linear, so the jet rules see
+        # slice/concatenate and every window's MLP runs as one batched matmul.
+        h = self.scale * jnp.stack([x[j : j + windows] for j in range(self.window)], axis=-1)
+        act = resolve_activation(self.activation)
+        for layer in self.layers:
+            h = act(h @ layer.weight.T + layer.bias)
+        return self.readout(h.reshape(-1))
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return _hyperparameters(self, window=self.window, features=self.features, scale=self.scale)

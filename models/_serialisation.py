@@ -28,7 +28,7 @@ from stde._checks import is_int
 from ._ansatz import Constrained
 from ._base import AbstractEmbedding, AbstractField
 from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding
-from ._mlp import MLP, ResidualMLP, SharedMLP
+from ._mlp import MLP, ResidualMLP, SharedMLP, WindowMLP
 
 FORMAT = "stde-zoo"
 FORMAT_VERSION = 1
@@ -47,6 +47,7 @@ _REGISTRY = {
         MLP,
         SharedMLP,
         ResidualMLP,
+        WindowMLP,
         FourierFeatures,
         PeriodicEmbedding,
         Embedded,
@@ -81,7 +82,7 @@ _LEGACY_CLASS = {
     "ClampedBallAnsatz": "Constrained",
     "PeriodicAnsatz": "Embedded",
 }
-_NEEDS_KEY = {MLP, SharedMLP, ResidualMLP, FourierFeatures}
+_NEEDS_KEY = {MLP, SharedMLP, ResidualMLP, WindowMLP, FourierFeatures}
 
 
 class _NotSerialisable(Exception):

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import zoo
 from zoo._checkpoint import CONFIG, stored_differences
+from zoo._presets import resolve_model
 
 
 def finish(
@@ -53,6 +54,8 @@ def _check_same_run(run_dir, preset, dim, config, pde_seed, recipe, model) -> No
     wanted = zoo.get_preset(preset).run_config(
         dim, pde_seed=pde_seed, train=config, model=model, recipe=recipe
     )
+    # As `zoo.train` writes it: a window MLP's input scale resolved from the PDE.
+    wanted = wanted.replace(model=resolve_model(wanted.model, wanted.pde.build()))
     stored = json.loads((run_dir / CONFIG).read_text())
     # A rollback rewrites the stored rate and rollback count: the same run all the same.
     rewritten = ("train.lr", "train.rollbacks")

@@ -1184,6 +1184,27 @@ CASES = [
         r">= 2, got 1",
     ),
     C(
+        "models.WindowMLP",
+        "window=5 for in_size=4",
+        lambda: models.WindowMLP(4, 5, key=KEY),
+        "window",
+        r"window <= in_size.*window=5, in_size=4",
+    ),
+    C(
+        "models.WindowMLP",
+        "depth=1",
+        lambda: models.WindowMLP(4, 2, 8, 1, key=KEY),
+        "depth",
+        r">= 2, got 1",
+    ),
+    C(
+        "models.WindowMLP",
+        "scale=0",
+        lambda: models.WindowMLP(4, 2, scale=0.0, key=KEY),
+        "scale",
+        r"positive and finite.*got 0\.0",
+    ),
+    C(
         "models.MLP.__call__",
         "x of shape (4,) for in_size 3",
         lambda: _net()(jnp.ones(4)),

@@ -20,8 +20,17 @@ def _g(xs):
     return jnp.sum(jnp.cos(xs))
 
 
+def _window(key, in_size=5, window=3, width=8, depth=3, features=2, scale=1.5):
+    """A `WindowMLP` with a random readout (it starts at zero: a constant field)."""
+    k1, k2 = jax.random.split(key)
+    net = models.WindowMLP(in_size, window, width, depth, features, scale=scale, key=k1)
+    weight = jax.random.normal(k2, net.readout.weight.shape)
+    return eqx.tree_at(lambda n: (n.readout.weight, n.readout.bias), net, (weight, jnp.ones(1)))
+
+
 # name -> constructor(key); small sizes keep nested-AD references cheap.
 FIELDS = {
+    "window-mlp": _window,
     "mlp-tanh": lambda k: models.MLP(4, 16, 3, key=k),
     "mlp-sin": lambda k: models.MLP(4, 16, 3, "sin", key=k),
     "mlp-silu": lambda k: models.MLP(4, 16, 3, "silu", key=k),
@@ -257,6 +266,34 @@ def test_shared_mlp_equals_dense_with_tiled_weight(getkey):
     xs = jax.random.normal(getkey(), (4, d))
     assert jnp.allclose(jax.vmap(shared)(xs), jax.vmap(dense)(xs), rtol=1e-12)
     assert jnp.allclose(jax.grad(shared)(xs[0]), jax.grad(dense)(xs[0]), rtol=1e-10)
+
+
+def test_window_mlp_is_a_sum_over_windows_read_out_per_window(getkey):
+    # Independent reference: a Python loop over the windows, each through the shared
+    # layers and its own slice of the readout.
+    d, w, m, scale = 7, 3, 2, 1.5
+    net = _window(getkey(), d, w, 8, 3, m, scale)
+    act = jnp.tanh
+    x = jax.random.normal(getkey(), (d,))
+    total = net.readout.bias[0]
+    for i in range(d - w + 1):
+        h = scale * x[i : i + w]
+        for layer in net.layers:
+            h = act(layer.weight @ h + layer.bias)
+        total = total + net.readout.weight[0, i * m : (i + 1) * m] @ h
+    assert jnp.allclose(net(x), total, rtol=1e-12)
+    # One window as wide as the input: an MLP with an extra linear readout.
+    whole = _window(getkey(), d, d, 8, 3, 1, 1.0)
+    assert whole.readout.weight.shape == (1, 1)
+
+
+def test_window_mlp_starts_constant_and_its_parameters_do_not_grow_with_width_times_dim(getkey):
+    net = models.WindowMLP(1000, 2, 16, 3, 4, key=getkey())
+    xs = jax.random.normal(getkey(), (3, 1000))
+    assert jnp.all(jax.vmap(net)(xs) == 0.0)
+    count = sum(p.size for p in jax.tree_util.tree_leaves(eqx.filter(net, eqx.is_array)))
+    # shared 2 -> 16 -> 4, readout 999 windows x 4 features -> 1
+    assert count == (2 * 16 + 16) + (16 * 4 + 4) + (999 * 4 + 1)
 
 
 def test_shared_mlp_requires_divisible_dim(getkey):

@@ -23,5 +23,6 @@ def test_card_matches_the_registry_entry(name):
     assert zoo.TrainConfig.from_dict(card["train"]) == entry.train
     run = entry.run_config()
     assert card["pde"] == run.pde.to_dict()
-    assert card["model"] == run.model.to_dict()
+    # Through `from_dict`: cards written before a field existed hold its default.
+    assert zoo.ModelConfig.from_dict(card["model"]) == run.model
     assert card["steps"] == entry.train.steps

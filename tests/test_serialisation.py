@@ -21,6 +21,7 @@ def _rebuildable(key):
     return {
         "mlp": models.MLP(3, 8, 3, "silu", key=k1),
         "shared": models.SharedMLP(4, 2, 8, 2, key=k1),
+        "window": models.WindowMLP(5, 2, 8, 3, 2, scale=3.0, key=k2),
         "residual-ball": models.Constrained(
             models.ResidualMLP(3, 8, 3, key=k2), stde.BallAnsatz(radius=2.0)
         ),

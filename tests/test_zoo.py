@@ -86,6 +86,23 @@ def test_config_roundtrip_and_validation():
         zoo.TrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="unknown fields \\['stepz'\\]"):
         zoo.TrainConfig.from_dict({"stepz": 3})
+    with pytest.raises(ValueError, match="`ModelConfig.scale` must be None or a positive"):
+        zoo.ModelConfig(network="window-mlp", scale=-1.0)
+    with pytest.raises(ValueError, match="`ModelConfig.window` must be an int >= 1"):
+        zoo.ModelConfig(network="window-mlp", window=0)
+    window = zoo.ModelConfig(network="window-mlp", window=3, features=2, scale=4.0)
+    assert zoo.ModelConfig.from_dict(json.loads(json.dumps(window.to_dict()))) == window
+
+
+def test_window_network_inputs_are_scaled_to_unit_size(getkey):
+    # A coordinate of the unit ball's points (radius ~ U[0, 1], direction uniform) has
+    # E x_j^2 = E r^2 / d = 1 / (3 d): the default scale is ~ sqrt(3 d).
+    pde = zoo.get_preset("poisson-twobody").run_config(100).pde.build()
+    auto = zoo.build_model(pde, zoo.ModelConfig(network="window-mlp", window=3), key=getkey())
+    assert auto.net.scale == pytest.approx(math.sqrt(300), rel=0.05)
+    given = zoo.ModelConfig(network="window-mlp", window=3, width=8, depth=2, scale=2.0)
+    net = zoo.build_model(pde, given, key=getkey()).net
+    assert (net.scale, net.window, net.width, net.depth) == (2.0, 3, 8, 2)
 
 
 def test_presets_cover_the_catalogue():

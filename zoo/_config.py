@@ -27,7 +27,7 @@ Loss = Literal["published", "unbiased"]
 InitBias = Literal["default", "residual"]
 Init = Literal["default", "protocol"]
 Precision = Literal["float32", "float64"]
-Network = Literal["mlp", "shared-mlp", "residual-mlp"]
+Network = Literal["mlp", "shared-mlp", "residual-mlp", "window-mlp"]
 Activation = Literal["tanh", "sin", "silu", "gelu"]
 # What a fine-tuning run freezes, in `models`' vocabulary for a selection of parameters
 # (`models.trainable_spec`'s `which` names what trains); freezing "all" would train nothing.
@@ -306,8 +306,10 @@ class ModelConfig:
 
     network: Network = "mlp"
     """`"mlp"` (`models.MLP`), `"shared-mlp"` (first-layer weight shared over blocks of
-    `block_size` input coordinates: parameters independent of the dimension) or
-    `"residual-mlp"` (skip connections between hidden layers); see `models`."""
+    `block_size` input coordinates: parameters independent of the dimension),
+    `"residual-mlp"` (skip connections between hidden layers) or `"window-mlp"` (one MLP
+    shared by every window of `window` consecutive coordinates, read out per window: for
+    solutions that couple neighbouring coordinates only); see `models`."""
     width: int = 128
     """Units of every hidden layer (an int >= 1)."""
     depth: int = 4
@@ -318,13 +320,27 @@ class ModelConfig:
     block_size: int = 1
     """`"shared-mlp"` only: input coordinates per shared block (an int >= 1 dividing the
     dimension)."""
+    window: int = 2
+    """`"window-mlp"` only: consecutive input coordinates per window (an int >= 1, at most
+    the dimension)."""
+    features: int = 1
+    """`"window-mlp"` only: outputs of the shared MLP that each window reads out with its
+    own weights (an int >= 1)."""
+    scale: float | None = None
+    """`"window-mlp"` only: factor on the inputs of the shared MLP (a positive number).
+    None: one over the root mean square of a coordinate at 1000 points drawn from the
+    PDE's interior sampler (a fixed key), so that its inputs are O(1) whatever the
+    dimension; a dense first layer gets this from its fan-in, a window of a few
+    coordinates does not (in the unit ball a coordinate is ~ 1 / sqrt(3 d))."""
     num_frequencies: int = 1
     """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
     coordinate (an int >= 1)."""
 
     def __post_init__(self):
-        for name in ("width", "depth", "block_size", "num_frequencies"):
+        for name in ("width", "depth", "block_size", "window", "features", "num_frequencies"):
             _positive_int(self, name)
+        if self.scale is not None:
+            _number(self, "scale", lambda v: 0 < v < math.inf, "None or a positive finite number")
         _choices(self)
 
     def replace(self, **changes) -> "ModelConfig":

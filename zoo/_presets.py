@@ -16,6 +16,7 @@ import stde
 from stde._checks import check_int
 
 from ._config import ModelConfig, PDESpec, RunConfig, TrainConfig, without_bookkeeping
+from ._evaluate import sample
 from ._published import PUBLISHED
 
 
@@ -215,6 +216,25 @@ _PARABOLIC_BEST = _up_to_128(
 )
 
 
+# The wide-domain two-body PDEs at d <= 128 (measured at d = 100, docs/results.md): with
+# O(1) coordinates N* = u* / (1 - |x|^2 / d) is a sum of d - 1 different nonlinear
+# functions of neighbouring pairs (x_i, x_{i+1}), which a dense MLP fits slowly whatever
+# its width (regressing u* itself, 50 000 Adam steps: 0.20 of the trivial fit; the PINN
+# 0.44-0.48). A window MLP over pairs (one small MLP shared by every pair, read out per
+# pair) holds that structure; from its constant start, natural-gradient steps on 200
+# points with the exact Laplacian learn it directly, no Adam warm-up. Error / trivial fit
+# (allen-cahn): 2 -> 16 -> 1, damping 3e-3, 300 steps: seeds 0-2 0.060, 0.099, 0.070;
+# 2 -> 16 -> 16 -> 1 (~1.5 s a step on two CPU cores), 200 steps: damping 3e-3 seed 1
+# 0.019 but seed 0 0.136, damping 1e-2 seed 0 0.0117 after 150 steps; 2 -> 16 -> 4
+# features, damping 3e-3, seed 0: 0.023 (benchmarks/results/cpu/window-mlp-probes/).
+_WIDE_BEST = _up_to_128(
+    ModelConfig(network="window-mlp", window=2, width=16, depth=4),
+    NATURAL_GRADIENT.replace(
+        steps=200, warmup=None, batch=200, damping=1e-2, eval_every=50, checkpoint_every=100
+    ),
+)
+
+
 def _kdv_highdim_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
     # At d = 100: 500 Adam steps with the exact operator (rel-L2 4.7e-2), then 300
     # Woodbury natural-gradient steps on 400 points (~1 s each on two CPU cores): 1.4e-3,
@@ -262,6 +282,7 @@ def _ball_presets():
                 f"{eq}-twobody-wide",
                 f"{text} on the ball of radius √d (O(1) coordinates: the harder benchmark)",
                 default_dim=100,
+                best=_WIDE_BEST,
             )
         )
     return out
@@ -381,8 +402,10 @@ class Pretrained:
     pde_seed: int = 0
 
     def run_config(self) -> RunConfig:
+        """The entry's run configuration as training writes it (`resolve_model`)."""
         preset = get_preset(self.preset)
-        return preset.run_config(self.dim, pde_seed=self.pde_seed, train=self.train)
+        run = preset.run_config(self.dim, pde_seed=self.pde_seed, train=self.train)
+        return run.replace(model=resolve_model(run.model, run.pde.build()))
 
 
 def _pretrained(preset: str, dim: int, **train) -> Pretrained:
@@ -406,6 +429,7 @@ _PRETRAINED = {
         _pretrained("biharmonic-twobody", 10),
         _pretrained("kdv-1d", 1),
         _pretrained("heat-parabolic", 100),
+        _pretrained("allen-cahn-twobody-wide", 100),
     )
 }
 
@@ -515,7 +539,29 @@ def _network(cfg: ModelConfig, in_size: int, dtype, key):
         return models.SharedMLP(in_size, block_size=cfg.block_size, **common)
     if cfg.network == "residual-mlp":
         return models.ResidualMLP(in_size, **common)
+    if cfg.network == "window-mlp":
+        return models.WindowMLP(
+            in_size, window=cfg.window, features=cfg.features, scale=cfg.scale, **common
+        )
     return models.MLP(in_size, **common)
+
+
+def resolve_model(config: ModelConfig, pde) -> ModelConfig:
+    """`config` with a window MLP's input scale fixed: `ModelConfig.scale`, or where it is
+    None one over the root mean square of a coordinate at 1000 of the PDE's interior
+    points (a fixed key, float32; 1 behind a periodic embedding, whose cos / sin are O(1)). A run
+    writes the resolved config, so a load rebuilds the same network without sampling."""
+    if config.network != "window-mlp" or config.scale is not None:
+        return config
+    if _periodic(pde.ansatz) is not None:
+        return config.replace(scale=1.0)
+    # float32 points whatever `jax_enable_x64` says: the same PDE, the same network.
+    x = sample(pde, jax.random.PRNGKey(0), 1000, jnp.float32)
+    return config.replace(scale=float(1.0 / jnp.sqrt(jnp.mean(jnp.square(x)))))
+
+
+def _periodic(ansatz):
+    return ansatz.period if isinstance(ansatz, stde.InitialValueAnsatz) else None
 
 
 def build_model(pde, config: ModelConfig, *, key, dtype=jnp.float32) -> models.Constrained:
@@ -527,7 +573,8 @@ def build_model(pde, config: ModelConfig, *, key, dtype=jnp.float32) -> models.C
     periodic.
     """
     ansatz = pde.ansatz
-    period = ansatz.period if isinstance(ansatz, stde.InitialValueAnsatz) else None
+    period = _periodic(ansatz)
+    config = resolve_model(config, pde)
     if period is None:
         return models.Constrained(_network(config, pde.input_dim, dtype, key), ansatz)
     embedding = models.PeriodicEmbedding(

@@ -66,6 +66,7 @@ from ._presets import (
     make_estimator,
     point_reference,
     protocol_init,
+    resolve_model,
 )
 from ._published import published
 from ._solver import Solver, _check_pde, check_run, load, skeleton
@@ -996,6 +997,7 @@ def train(
         train=run_config.train.replace(**with_cadence(train_changes)),
         model=run_config.model.replace(**model_changes),
     )
+    run_config = run_config.replace(model=resolve_model(run_config.model, pde))
     # Everything that can be refused is refused before the run directory is created.
     dist.make_mesh(run_config.train.devices, run_config.train.batch)
     dtype = dtype_of(run_config.train)
