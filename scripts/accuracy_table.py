@@ -126,16 +126,19 @@ def plot(runs, path):
     fig, axes = plt.subplots(1, len(keys), figsize=(6 * len(keys), 4.5), squeeze=False)
     colours = {"protocol": "tab:gray", "best": "tab:blue"}
     for ax, (name, dim) in zip(axes[0], keys):
+        shown = set()
         for s, records in runs:
             if (s["preset"], s["pde"]["dim"]) != (name, dim):
                 continue
+            shown.add(s["recipe"])
             trivial = s.get("trivial_rel_l2") or 1.0
             pts = [(r["time_s"], error(r) / trivial) for r in records if error(r) is not None]
             if not pts:
                 continue
             ax.plot(*zip(*pts), marker=".", color=colours[s["recipe"]], alpha=0.7, lw=1)
         for recipe, c in colours.items():
-            ax.plot([], [], color=c, label=recipe)
+            if recipe in shown:  # no protocol entry where the preset has none
+                ax.plot([], [], color=c, label=recipe)
         ax.set(
             xscale="log",
             yscale="log",
