@@ -331,7 +331,8 @@ class ModelConfig:
     None: one over the root mean square of a coordinate at 1000 points drawn from the
     PDE's interior sampler (a fixed key), so that its inputs are O(1) whatever the
     dimension; a dense first layer gets this from its fan-in, a window of a few
-    coordinates does not (in the unit ball a coordinate is ~ 1 / sqrt(3 d))."""
+    coordinates does not (in the unit ball a coordinate is ~ 1 / sqrt(3 d)). A run
+    resolves it when it starts and writes the number to its config.json."""
     num_frequencies: int = 1
     """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
     coordinate (an int >= 1)."""

@@ -225,8 +225,9 @@ _PARABOLIC_BEST = _up_to_128(
 # points with the exact Laplacian learn it directly, no Adam warm-up. Error / trivial fit
 # (allen-cahn): 2 -> 16 -> 1, damping 3e-3, 300 steps: seeds 0-2 0.060, 0.099, 0.070;
 # 2 -> 16 -> 16 -> 1 (~1.5 s a step on two CPU cores), 200 steps: damping 3e-3 seed 1
-# 0.019 but seed 0 0.136, damping 1e-2 seed 0 0.0117 after 150 steps; 2 -> 16 -> 4
-# features, damping 3e-3, seed 0: 0.023 (benchmarks/results/cpu/window-mlp-probes/).
+# 0.019 but seed 0 0.136, damping 1e-2 seed 0 0.0092; 2 -> 16 -> 4 features, damping
+# 3e-3, seed 0: 0.023 (benchmarks/results/cpu/window-mlp-probes/). This recipe on seeds
+# 0-2 of the three PDEs: 0.0090-0.0161 (benchmarks/results/cpu/accuracy-wide-window/).
 _WIDE_BEST = _up_to_128(
     ModelConfig(network="window-mlp", window=2, width=16, depth=4),
     NATURAL_GRADIENT.replace(
