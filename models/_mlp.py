@@ -36,12 +36,9 @@ def _dtype_name(layers) -> str:
     return jnp.dtype(layers[0].weight.dtype).name
 
 
-def _init_fields(
-    net, in_size, width, depth, activation, gain, dtype, key, *, first_in=None, min_depth=1
-):
-    """Check and set the fields every network here shares; return its linear layers,
-    Kaiming-initialised. `first_in` is the first layer's input size where it differs from
-    its fan-in `in_size` (`SharedMLP`'s block)."""
+def _set_fields(net, in_size, width, depth, activation, gain, min_depth) -> None:
+    """Check and set `in_size`, `width`, `depth`, `activation` and `gain` (default from
+    the activation) on `net`."""
     net.in_size = check_int(in_size, "in_size")
     net.width = check_int(width, "width")
     net.depth = check_int(depth, "depth", minimum=min_depth)
@@ -49,6 +46,15 @@ def _init_fields(
     net.activation = activation
     gain = default_gain(activation) if gain is None else gain
     net.gain = check_number(gain, "gain", sign="positive")
+
+
+def _init_fields(
+    net, in_size, width, depth, activation, gain, dtype, key, *, first_in=None, min_depth=1
+):
+    """Check and set the fields every network here shares; return its linear layers,
+    Kaiming-initialised. `first_in` is the first layer's input size where it differs from
+    its fan-in `in_size` (`SharedMLP`'s block)."""
+    _set_fields(net, in_size, width, depth, activation, gain, min_depth)
     sizes = [first_in or in_size] + [width] * (depth - 1) + ["scalar"]
     fan_ins = [in_size] + [width] * (depth - 1)
     return _build_layers(sizes, fan_ins, net.gain, check_dtype(dtype), key)
@@ -285,7 +291,7 @@ class WindowMLP(AbstractField):
 
         **Raises:** `ValueError` if `window > in_size`.
         """
-        self.in_size = check_int(in_size, "in_size")
+        _set_fields(self, in_size, width, depth, activation, gain, min_depth=2)
         self.window = check_int(window, "window")
         self.features = check_int(features, "features")
         self.scale = check_number(scale, "scale", sign="positive")
@@ -294,12 +300,6 @@ class WindowMLP(AbstractField):
                 f"`WindowMLP` needs `window <= in_size`; got window={window}, "
                 f"in_size={in_size}. A window as wide as the input is one MLP."
             )
-        self.width = check_int(width, "width")
-        self.depth = check_int(depth, "depth", minimum=2)
-        resolve_activation(activation)
-        self.activation = activation
-        gain = default_gain(activation) if gain is None else gain
-        self.gain = check_number(gain, "gain", sign="positive")
         sizes = [window] + [width] * (depth - 2) + [features]
         windows = in_size - window + 1
         self.layers = _build_layers(sizes, sizes[:-1], self.gain, check_dtype(dtype), key)
