@@ -248,9 +248,10 @@ class WindowMLP(AbstractField):
     does not make. What it buys: $g$ is learned from every window of every point at once,
     where a dense layer must find the coupled coordinates among all $n$ (about four tanh
     units per three-coordinate product, each aligned with its three coordinates), and the
-    parameters grow as $n m$, not $n \\times$ `width`. What it costs: the windows are
-    dense arrays, so a jet along one coordinate costs a whole forward pass
-    ($\\approx (n - w + 1)$ small MLPs), where a dense first layer turns it into one column.
+    parameters grow as $n m$, not $n \\times$ `width`. A jet along one coordinate costs
+    the $w$ windows that coordinate reaches (the default engine keeps its tangent sparse
+    by rows through the slices, the stack and the shared layers), about what a dense first
+    layer's column costs.
 
     `depth` linear layers in total, readout included (>= 2): `depth=3` is
     $w \\to$ `width` $\\to m \\to$ readout. The inputs of $g$ are multiplied by `scale`

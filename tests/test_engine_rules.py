@@ -11,6 +11,8 @@ from jax.interpreters import batching, mlir
 import stde
 from stde import reference
 from stde._taylor._support import primitives
+from stde._taylor._values import Dense, Jets, Sparse
+from stde._taylor.collapsed import _Interpreter
 
 try:
     from jax.extend.core import Primitive
@@ -251,3 +253,67 @@ def test_cond_runs_only_the_taken_branch():
         np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
     # The callback saw the primal of its operand.
     np.testing.assert_allclose(seen[-1], jnp.tanh(jnp.array([-0.3, -0.4, 1.2])))
+
+
+# --- coordinate tangents kept sparse through windows of coordinates -------------------
+
+_W = jax.random.normal(jax.random.PRNGKey(7), (3, 5))  # a layer applied to each window
+_V = jax.random.normal(jax.random.PRNGKey(8), (5, 4))
+_B = jax.random.normal(jax.random.PRNGKey(9), (1, 5))
+
+
+def _windows(x):
+    # (d - 2, 3): x_i, x_{i+1}, x_{i+2} as the rows of a stack of slices.
+    return jnp.stack([x[j : x.shape[0] - 2 + j] for j in range(3)], axis=1)
+
+
+# Each returns an array: the rows (or elements) a coordinate reaches stay sparse, and how
+# many leading axes index them ("rank") is what the rules should keep.
+_SPARSE_FUNCTIONS = {
+    "stacked windows": (_windows, 2),
+    "a stack on a new first axis": (lambda x: jnp.stack([x[:-1], 2 * x[1:]]), 2),
+    "a layer on each window": (lambda x: jnp.tanh(_windows(x) @ _W + _B), 1),
+    "two layers on each window": (lambda x: jnp.sin(jnp.tanh(_windows(x) @ _W + _B) @ _V), 1),
+    "sums within each window's row": (lambda x: jnp.sum(jnp.tanh(_windows(x) @ _W), 1), 1),
+    "concatenated with a constant": (
+        lambda x: jnp.concatenate([jnp.ones((2, 3)), _windows(x) ** 2, _windows(x)]),
+        2,
+    ),
+    "rows flattened": (lambda x: jnp.exp(_windows(x) @ _W / 4).reshape(-1), 1),
+    "a unit axis added and dropped": (lambda x: jnp.squeeze(jnp.tanh(x[1:4])[:, None] * 2), 1),
+    "a slice of rows and columns": (lambda x: jnp.tanh(_windows(x) @ _W)[1:3, 2:4], 1),
+}
+
+
+def _interpret(fn, x, series):
+    jets = Jets(3, jnp.ones((1, x.shape[0]), x.dtype))
+    closed = jax.make_jaxpr(fn)(x)
+    (out,) = _Interpreter(jets).run(closed.jaxpr, closed.consts, [series])
+    return jets, out
+
+
+@pytest.mark.parametrize("name", sorted(_SPARSE_FUNCTIONS))
+def test_coordinate_tangents_stay_sparse_through_windows(name):
+    fn, rank = _SPARSE_FUNCTIONS[name]
+    d = 6
+    x = jnp.linspace(-0.5, 0.6, d)
+    # Third-order jets along e_i (second coefficient e_i too): every rule's lower
+    # coefficients and the collapsed top, against the dense input's path (JVPs and
+    # Faa di Bruno on whole arrays).
+    lower = jnp.ones((d, 2, 1), x.dtype)
+    _, sparse = _interpret(fn, x, Sparse(x, jnp.arange(d)[:, None, None], lower, None))
+    jets, dense = _interpret(fn, x, Dense(x, jnp.stack([jnp.eye(d)] * 2, axis=1), None))
+    assert isinstance(sparse, Sparse) and sparse.rank == rank
+    sparse = jets.densify(sparse)
+    np.testing.assert_allclose(sparse.primal, dense.primal, rtol=1e-12)
+    np.testing.assert_allclose(sparse.lower, dense.lower, rtol=1e-10, atol=1e-12)
+    # No top is a zero top (a linear function's, which one path may carry as zeros).
+    top = lambda v: jets.zero_top(v.primal) if v.top is None else v.top  # noqa: E731
+    np.testing.assert_allclose(top(sparse), top(dense), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("name", sorted(_SPARSE_FUNCTIONS))
+def test_operators_of_windowed_functions_match_nested_ad(name):
+    fn, _ = _SPARSE_FUNCTIONS[name]
+    x = jnp.linspace(-0.5, 0.6, 6)
+    _check(lambda x: jnp.sum(jnp.cos(fn(x))), x)

@@ -25,13 +25,45 @@ class Dense:
 @jax.tree_util.register_dataclass
 @dataclass
 class Sparse:
-    """Tangents nonzero only at `idx`: jet `j`, coefficient `k`, entry `a` sits at index
-    `idx[j, a]` (a tuple over the array's axes) with value `lower[j, k, a]`."""
+    """Tangents nonzero only at `idx` of the array's leading `r` axes: jet `j`,
+    coefficient `k`, entry `a` is the slice at `idx[j, a]` (a tuple over the first `r`
+    axes), with values `lower[j, k, a]` of the trailing shape `S[r:]`.
+
+    With `r` = rank S an entry is one element (the input's coordinate tangents $e_i$);
+    with fewer, whole rows: a layer applied to every row of a stack of windows keeps the
+    tangent of one coordinate in the rows that coordinate reaches."""
 
     primal: Any  # shape S, dense
-    idx: Any  # (n, m, rank S), int
-    lower: Any  # (n, K - 1, m)
-    top: Any  # (p, n, m); None means zero
+    idx: Any  # (n, m, r), int
+    lower: Any  # (n, K - 1, m, *S[r:])
+    top: Any  # (p, n, m, *S[r:]); None means zero
+
+    @property
+    def rank(self) -> int:
+        """`r`: how many leading axes `idx` indexes."""
+        return self.idx.shape[-1]
+
+
+def explode(s: Sparse) -> Sparse:
+    """`s` with one entry per element (`r` = rank S): each row's values become entries of
+    their own, so rules written for element sparsity apply."""
+    shape, r = s.primal.shape, s.rank
+    if r == len(shape):
+        return s
+    trailing = shape[r:]
+    t = math.prod(trailing)
+    n, m = s.idx.shape[:2]
+    inner = jnp.stack(jnp.unravel_index(jnp.arange(t), trailing), axis=-1)  # (t, rank - r)
+    idx = jnp.concatenate(
+        [
+            jnp.broadcast_to(s.idx[:, :, None, :], (n, m, t, r)),
+            jnp.broadcast_to(inner.astype(s.idx.dtype), (n, m, t, len(trailing))),
+        ],
+        axis=-1,
+    ).reshape(n, m * t, len(shape))
+    lower = s.lower.reshape(s.lower.shape[:2] + (m * t,))
+    top = None if s.top is None else s.top.reshape(s.top.shape[:2] + (m * t,))
+    return Sparse(s.primal, idx, lower, top)
 
 
 def is_jet(v) -> bool:
@@ -75,20 +107,22 @@ class Jets:
         if not isinstance(v, Sparse):
             return v
         shape = v.primal.shape
-        n, _, m = v.lower.shape
-        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(v.idx, -1, 0)), shape, mode="clip")
-        size = math.prod(shape)
+        lead, trailing = shape[: v.rank], shape[v.rank :]
+        n, m = v.idx.shape[:2]
+        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(v.idx, -1, 0)), lead, mode="clip")
+        size = math.prod(lead)
 
-        def scatter(vals, positions):  # vals (..., m) -> (..., size)
-            out = jnp.zeros(vals.shape[:-1] + (size,), vals.dtype)
-            return out.at[..., positions].add(vals)
+        def scatter(vals, positions):  # vals (K - 1, m, *T) -> (K - 1, size, *T)
+            out = jnp.zeros((vals.shape[0], size) + trailing, vals.dtype)
+            return out.at[:, positions].add(vals)
 
         lower = jax.vmap(scatter)(v.lower, flat).reshape((n, self.order - 1) + shape)
         top = None
         if v.top is not None:
-            top = jnp.zeros((v.top.shape[0], size), v.top.dtype)
-            top = top.at[:, flat.reshape(-1)].add(v.top.reshape(v.top.shape[0], -1))
-            top = top.reshape((v.top.shape[0],) + shape)
+            p = v.top.shape[0]
+            top = jnp.zeros((p, size) + trailing, v.top.dtype)
+            top = top.at[:, flat.reshape(-1)].add(v.top.reshape((p, n * m) + trailing))
+            top = top.reshape((p,) + shape)
         return Dense(v.primal, lower, top)
 
     def zero_top(self, x) -> jax.Array:

@@ -10,9 +10,12 @@ Dangel et al. 2025; for $K = 2$ it is the forward Laplacian). Linear primitives 
 one application for all jets' top coefficients instead of one per jet.
 
 The input's tangents $e_i$ stay sparse (coordinates and values) through elementwise
-primitives, reshapes and partial sums; a matrix product that contracts them gathers
-columns instead of multiplying by a one-hot. Anything else densifies, which is correct
-but costs O(n d) memory.
+primitives, reshapes, partial sums, static slices, stacks and concatenations; a matrix
+product that contracts them gathers columns instead of multiplying by a one-hot, and a
+constant applied to the rows of a sparse array keeps it sparse by rows (`Sparse` with
+fewer indexed axes: a layer run on every window of coordinates touches the rows a
+coordinate reaches only). Anything else densifies, which is correct but costs O(n d)
+memory.
 
 Each primitive has one rule (`rules.py`; users register their own with
 `stde.rules.register_rule`); those without one use their `jax.experimental.jet` rule. Calls

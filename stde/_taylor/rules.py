@@ -29,7 +29,7 @@ try:
     from jax.extend.core import Primitive
 except ImportError:  # older JAX
     from jax.core import Primitive
-from ._values import Dense, Jets, Sparse, is_float, is_jet, primal
+from ._values import Dense, Jets, Sparse, explode, is_float, is_jet, primal
 
 __all__ = ["Elementwise", "Linear", "Rule", "register_rule"]
 
@@ -244,14 +244,22 @@ class Rule:
         if not self.elementwise or any(isinstance(a, Dense) for a in args):
             return None
         first = sparse[0]
+        shape = first.primal.shape
         same_idx = all(s.idx is first.idx for s in sparse)
+        # Constants of the same rank broadcast their unit axes (a bias row (1, k) added to
+        # the rows (w, k) of a layer).
         shapes_ok = all(
-            jnp.ndim(a) == 0 or jnp.shape(a) == first.primal.shape
+            jnp.ndim(a) == 0
+            or (jnp.ndim(a) == len(shape) and jnp.broadcast_shapes(jnp.shape(a), shape) == shape)
             for a in args
             if not isinstance(a, Sparse)
         )
         if not (same_idx and shapes_ok):
             return None
+        args = [
+            a if isinstance(a, Sparse) or jnp.ndim(a) == 0 else jnp.broadcast_to(a, shape)
+            for a in args
+        ]
         return self.sparse_elementwise(jets, prim, params, f, args, first)
 
     @staticmethod
@@ -263,8 +271,8 @@ class Rule:
         first = jnp.argmax(same, axis=-1)  # first entry with the same index
         m = s.idx.shape[1]
         move = (first[:, :, None] == jnp.arange(m)).astype(s.lower.dtype)  # (n, a, b)
-        lower = jnp.einsum("nka,nab->nkb", s.lower, move)
-        top = None if s.top is None else jnp.einsum("pna,nab->pnb", s.top, move)
+        lower = jnp.einsum("nka...,nab->nkb...", s.lower, move)
+        top = None if s.top is None else jnp.einsum("pna...,nab->pnb...", s.top, move)
         return Sparse(s.primal, s.idx, lower, top)
 
     def sparse_elementwise(self, jets: Jets, prim, params, f, args, sparse: Sparse):
@@ -295,7 +303,7 @@ class Rule:
         # Jet j's entries: its gathered primal, coefficients and tops (axis 0 of each).
         in_axes = [0] + [None if not is_jet(c) and jnp.ndim(c) == 0 else 0 for c in compact]
         lower, top = jax.vmap(one, in_axes=in_axes)(jnp.arange(jets.n), *compact)
-        top = top.swapaxes(0, 1).astype(out.dtype)  # (p, n, m)
+        top = top.swapaxes(0, 1).astype(out.dtype)  # (p, n, m, *S[r:])
         return Sparse(out, sparse.idx, lower.astype(out.dtype), top)
 
 
@@ -394,7 +402,38 @@ class _DotGeneral(Rule):
 
     def sparse(self, jets, prim, params, f, args, sparse):
         if len(sparse) == 1 and not any(isinstance(a, Dense) for a in args):
-            return self.contract_sparse(prim, params, args)
+            out = self.contract_sparse(prim, params, args)
+            return out if out is not None else self.contract_rows(prim, params, args)
+        return None
+
+    @staticmethod
+    def contract_rows(prim, params, args):
+        """A constant applied to the rows of a sparse left operand (`rows @ weight`): the
+        result is sparse in the same rows. Contracting the last of its element-sparse axes
+        gathers slices of the constant; contracting axes within the rows multiplies the
+        rows' values only."""
+        split = _split_contraction(params, args, Sparse)
+        if split is None or not split[4]:
+            return None
+        s, c, s_contract, c_contract, _ = split
+        out = prim.bind(*[primal(a) for a in args], **params)
+        rank, r = s.primal.ndim, s.rank
+        if r == rank >= 2 and tuple(s_contract) == (rank - 1,) and len(c_contract) == 1:
+            axis = c_contract[0]
+            cols = jnp.take(c, s.idx[..., -1], axis=axis)  # free[:axis] + (n, m) + free[axis:]
+            cols = jnp.moveaxis(cols, (axis, axis + 1), (0, 1)).astype(out.dtype)
+            lower = jnp.einsum("nkm,nm...->nkm...", s.lower, cols)
+            top = None if s.top is None else jnp.einsum("pnm,nm...->pnm...", s.top, cols)
+            return Sparse(out, s.idx[..., :-1], lower, top)
+        if all(a >= r for a in s_contract):
+            # The values' axes are (n, K - 1 or p, m) and then the rows' own.
+            dims = ((tuple(a - r + 3 for a in s_contract), tuple(c_contract)), ((), ()))
+
+            def apply(v):
+                return lax.dot_general(v, c, dims, precision=params.get("precision"))
+
+            top = None if s.top is None else apply(s.top).astype(out.dtype)
+            return Sparse(out, s.idx, apply(s.lower).astype(out.dtype), top)
         return None
 
     @staticmethod
@@ -453,6 +492,11 @@ class _ReduceSum(Linear):
         (s,) = args
         axes = tuple(params["axes"])
         out = jnp.sum(s.primal, axis=axes)
+        if all(a >= s.rank for a in axes):  # within the rows
+            within = tuple(a - s.rank + 3 for a in axes)
+            top = None if s.top is None else s.top.sum(within)
+            return Sparse(out, s.idx, s.lower.sum(within), top)
+        s = explode(s)
         keep = [a for a in range(s.primal.ndim) if a not in axes]
         if not keep:
             lower = s.lower.sum(-1)
@@ -461,15 +505,103 @@ class _ReduceSum(Linear):
         return Sparse(out, s.idx[..., keep], s.lower, s.top)
 
 
+def _reshaped(s: Sparse, new_shape) -> Sparse:
+    s = explode(s)
+    flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(s.idx, -1, 0)), s.primal.shape, mode="clip")
+    idx = jnp.stack(jnp.unravel_index(flat, new_shape), axis=-1)
+    return Sparse(s.primal.reshape(new_shape), idx, s.lower, s.top)
+
+
 class _Reshape(Linear):
+    """`reshape`, and the primitives that only add or drop unit axes (`squeeze`, and
+    `broadcast_in_dim` to as many elements): the entries' flat positions stay."""
+
     def sparse(self, jets, prim, params, f, args, sparse):
-        if len(args) != 1 or params.get("dimensions") is not None:
+        if len(args) != 1 or (prim.name == "reshape" and params.get("dimensions") is not None):
             return None
         (s,) = args
-        new_shape = tuple(params["new_sizes"])
-        flat = jnp.ravel_multi_index(tuple(jnp.moveaxis(s.idx, -1, 0)), s.primal.shape, mode="clip")
-        idx = jnp.stack(jnp.unravel_index(flat, new_shape), axis=-1)
-        return Sparse(s.primal.reshape(new_shape), idx, s.lower, s.top)
+        new_shape = jax.eval_shape(f, s.primal).shape
+        if math.prod(new_shape) != s.primal.size:
+            return None
+        if not new_shape:
+            return None  # a scalar: dense
+        return _reshaped(s, new_shape)
+
+
+class _Slice(Linear):
+    """A static slice: entries outside it are dropped (value zero, index clipped)."""
+
+    def sparse(self, jets, prim, params, f, args, sparse):
+        (s,) = args
+        if params.get("strides") and any(st != 1 for st in params["strides"]):
+            return None
+        out = f(s.primal)
+        r = s.rank
+        if 0 in out.shape:
+            return None
+        start = jnp.asarray(params["start_indices"][:r], s.idx.dtype)
+        idx = s.idx - start
+        valid = jnp.all((idx >= 0) & (idx < jnp.asarray(out.shape[:r], idx.dtype)), axis=-1)
+        idx = jnp.where(valid[..., None], idx, 0)
+        within = tuple(
+            slice(a, b) for a, b in zip(params["start_indices"][r:], params["limit_indices"][r:])
+        )
+        keep = valid.reshape(valid.shape + (1,) * (out.ndim - r))  # (n, m, 1, ...)
+
+        def cut(v):  # v: (K - 1 or p, n, m, *S[r:])
+            v = v[(slice(None),) * 3 + within]
+            return jnp.where(keep, v, 0).astype(out.dtype)
+
+        lower = cut(s.lower.swapaxes(0, 1)).swapaxes(0, 1)
+        top = None if s.top is None else cut(s.top)
+        return Sparse(out, idx, lower, top)
+
+
+def _joined(jets, out, dim, parts, new_axis):
+    """`concatenate` (`new_axis` False) or `stack` (True) of sparse and constant parts
+    along `dim`: each part's entries, moved to its place; constants have none."""
+    ranks = {a.rank for a in parts if isinstance(a, Sparse)}
+    # `dim` must be one of the indexed axes (a new axis may also follow them).
+    if len(ranks) > 1 or dim >= ranks.pop() + new_axis:
+        parts = [explode(a) if isinstance(a, Sparse) else a for a in parts]
+    idxs, lowers, tops, offset = [], [], [], 0
+    for a in parts:
+        if isinstance(a, Sparse):
+            if new_axis:
+                column = jnp.full(a.idx.shape[:2] + (1,), offset, a.idx.dtype)
+                idx = jnp.concatenate([a.idx[..., :dim], column, a.idx[..., dim:]], axis=-1)
+            else:
+                idx = a.idx.at[..., dim].add(offset)
+            idxs.append(idx)
+            lowers.append(a.lower)
+            tops.append(a.top)
+        offset += 1 if new_axis else jnp.shape(primal(a))[dim]
+    top = None
+    if any(t is not None for t in tops):
+        top = jnp.concatenate(
+            [
+                t if t is not None else jnp.zeros((jets.p,) + lo.shape[:1] + lo.shape[2:], lo.dtype)
+                for t, lo in zip(tops, lowers)
+            ],
+            axis=2,
+        )
+    return Sparse(out, jnp.concatenate(idxs, axis=1), jnp.concatenate(lowers, axis=2), top)
+
+
+class _Concatenate(Linear):
+    def sparse(self, jets, prim, params, f, args, sparse):
+        if any(isinstance(a, Dense) for a in args):
+            return None
+        out = f(*[primal(a) for a in args])
+        return _joined(jets, out, params["dimension"], args, new_axis=False)
+
+
+class _Stack(Linear):
+    def sparse(self, jets, prim, params, f, args, sparse):
+        if any(isinstance(a, Dense) for a in args):
+            return None
+        out = f(*[primal(a) for a in args])
+        return _joined(jets, out, params["axis"], args, new_axis=True)
 
 
 class _OnPrimals(Rule):
@@ -560,6 +692,11 @@ for _name in (
     register_rule(_name, _ELEMENTWISE)
 register_rule("reduce_sum", _ReduceSum())
 register_rule("reshape", _Reshape())
+register_rule("squeeze", _Reshape())
+register_rule("broadcast_in_dim", _Reshape())
+register_rule("slice", _Slice())
+register_rule("concatenate", _Concatenate())
+register_rule("stack", _Stack())
 register_rule("mul", _Mul())
 register_rule("div", _Div())
 register_rule("dot_general", _DotGeneral())
