@@ -2,9 +2,12 @@
 
     python benchmarks/natural_gradient_step.py                 # d = 100 and 1000, 400 points
     python benchmarks/natural_gradient_step.py --dims 1000 --nets 1024x2
+    python benchmarks/natural_gradient_step.py --dims 100 1000 10000 --nets w2-16x4
 
-For each dimension and network (`WIDTHxDEPTH`, in the ball ansatz, two-body Allen-Cahn,
-the exact Laplacian) it times, each jitted and compiled first, the best of `--repeats`:
+For each dimension and network (`WIDTHxDEPTH` a `models.MLP`, `wW-WIDTHxDEPTH` a
+`models.WindowMLP` with window W and the zoo's input scale; in the ball ansatz, two-body
+Allen-Cahn, the exact Laplacian) it times, each jitted and compiled first, the best of
+`--repeats`:
 
 - `residual`: the residuals of `--batch` points;
 - `jacobian`: their per-point gradients (`jax.grad` under `jax.vmap`), as the trainer's
@@ -24,7 +27,9 @@ import jax
 import models
 import pdes
 import stde
+import zoo
 from zoo._natgrad import _gram, _rows
+from zoo._presets import resolve_model
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dims", type=int, nargs="+", default=[100, 1000])
@@ -44,12 +49,21 @@ def best_time(fn, *xs) -> float:
     return min(times)
 
 
-def times(pde, x, width: int, depth: int) -> tuple[int, float, float, float]:
-    """Parameters and the best times of the residuals, the Jacobian rows and J J^T."""
-    u = models.Constrained(
-        models.MLP(pde.dim, width=width, depth=depth, key=jax.random.PRNGKey(0)),
-        stde.BallAnsatz(),
+def network(pde, net: str) -> eqx.Module:
+    window, _, shape = net.rpartition("-")
+    width, depth = map(int, shape.split("x"))
+    if not window:
+        return models.MLP(pde.dim, width=width, depth=depth, key=jax.random.PRNGKey(0))
+    config = zoo.ModelConfig(network="window-mlp", window=int(window[1:]), width=width, depth=depth)
+    scale = resolve_model(config, pde).scale
+    return models.WindowMLP(
+        pde.dim, int(window[1:]), width, depth, scale=scale, key=jax.random.PRNGKey(0)
     )
+
+
+def times(pde, x, net: str) -> tuple[int, float, float, float]:
+    """Parameters and the best times of the residuals, the Jacobian rows and J J^T."""
+    u = models.Constrained(network(pde, net), stde.BallAnsatz())
     params, static = eqx.partition(u, eqx.is_inexact_array)
 
     def residual(p, y):
@@ -75,10 +89,9 @@ for dim in args.dims:
     pde = pdes.get("allen-cahn-twobody", dim=dim, seed=0)
     x = pde.sample_interior(jax.random.PRNGKey(0), args.batch)
     for net in args.nets:
-        width, depth = map(int, net.split("x"))
-        n, t_res, t_jac, t_gram = times(pde, x, width, depth)
+        n, t_res, t_jac, t_gram = times(pde, x, net)
         print(
-            f"| {dim} | {width} x {depth} | {n} | {t_res:.3f} s | {t_jac:.3f} s "
+            f"| {dim} | {net} | {n} | {t_res:.3f} s | {t_jac:.3f} s "
             f"| {t_gram:.3f} s | {t_res + t_jac + t_gram:.3f} s |",
             flush=True,
         )

@@ -196,9 +196,35 @@ _NATURAL_GRADIENT_800 = NATURAL_GRADIENT.replace(
 # that is rel-L2 0.20 at step 1000 from the default start, against 1.51e-3 at step 1000
 # and 1.32e-4 (0.065 of the trivial fit) at 10 000 from the fitted one; at d = 1000 it
 # changes nothing (5.06e-3 against 5.09e-3).
-_TWOBODY_BEST = _up_to_128(
+_TWOBODY_ADAM = _up_to_128(
     TWOBODY_MODEL, _NATURAL_GRADIENT_800, above=TrainConfig(init_bias="residual")
 )
+# Between d = 128 and 1000 (measured at d = 1000, docs/results.md): N* is exactly a sum
+# of one function of neighbouring pairs, sum_i c_i phi(x_i, x_{i+1}), which a window MLP
+# over pairs holds whatever d (a dense first layer needs ~600 units at d = 1000, the
+# rank floor), and whose exact Laplacian costs a few rows per coordinate (the engine's
+# row-sparse jets: ~0.8 ms a point at d = 1000). Natural-gradient steps from the fitted
+# output bias; the points per step are the lever (Allen-Cahn seed 0, error / trivial
+# fit, damping 1e-4, input scale 5): 200 points x 300 steps 0.0115, x 800 steps 0.0095,
+# 600 points x 300 steps 0.0043 (602 s); the input scale matters less (200 x 300: scale 1
+# 0.014, 5 0.0115, the default 55 0.014), damping 1e-3 0.017
+# (benchmarks/results/cpu/window-d1000-probes/).
+_TWOBODY_WINDOW = (
+    ModelConfig(network="window-mlp", window=2, width=16, depth=4, scale=5.0),
+    NATURAL_GRADIENT.replace(
+        steps=300,
+        warmup=None,
+        batch=600,
+        damping=1e-4,
+        init_bias="residual",
+        eval_every=100,
+        checkpoint_every=100,
+    ),
+)
+
+
+def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
+    return _TWOBODY_WINDOW if 128 < dim <= 1000 else _TWOBODY_ADAM(dim)
 
 
 # Heat- and Sine-Gordon-parabolic at d <= 128 (measured at d = 100, training seeds 0-2,

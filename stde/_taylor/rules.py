@@ -588,20 +588,18 @@ def _joined(jets, out, dim, parts, new_axis):
     return Sparse(out, jnp.concatenate(idxs, axis=1), jnp.concatenate(lowers, axis=2), top)
 
 
-class _Concatenate(Linear):
+@dataclass(frozen=True)
+class _Join(Linear):
+    """`concatenate` along `params[axis]`, or `stack` (`new_axis`) on a new axis there."""
+
+    axis: str = "dimension"
+    new_axis: bool = False
+
     def sparse(self, jets, prim, params, f, args, sparse):
         if any(isinstance(a, Dense) for a in args):
             return None
         out = f(*[primal(a) for a in args])
-        return _joined(jets, out, params["dimension"], args, new_axis=False)
-
-
-class _Stack(Linear):
-    def sparse(self, jets, prim, params, f, args, sparse):
-        if any(isinstance(a, Dense) for a in args):
-            return None
-        out = f(*[primal(a) for a in args])
-        return _joined(jets, out, params["axis"], args, new_axis=True)
+        return _joined(jets, out, params[self.axis], args, self.new_axis)
 
 
 class _OnPrimals(Rule):
@@ -695,8 +693,8 @@ register_rule("reshape", _Reshape())
 register_rule("squeeze", _Reshape())
 register_rule("broadcast_in_dim", _Reshape())
 register_rule("slice", _Slice())
-register_rule("concatenate", _Concatenate())
-register_rule("stack", _Stack())
+register_rule("concatenate", _Join(axis="dimension"))
+register_rule("stack", _Join(axis="axis", new_axis=True))
 register_rule("mul", _Mul())
 register_rule("div", _Div())
 register_rule("dot_general", _DotGeneral())
