@@ -415,13 +415,34 @@ def test_residual_bias_init_minimises_the_residual_over_the_bias():
 def test_three_body_presets_start_from_the_residual_bias():
     assert zoo.get_preset("allen-cahn-threebody").train.init_bias == "residual"
     assert zoo.get_preset("allen-cahn-twobody").train.init_bias == "default"
-    # The two-body best recipe fits the bias above d = 128 (Adam there), where u*'s
-    # constant grows like sqrt(d); at d <= 128 its Adam warm-up starts from the default.
+    # The two-body best recipe fits the bias above d = 128 (the window network's natural
+    # gradient up to d = 1000, Adam above), where u*'s constant grows like sqrt(d); at
+    # d <= 128 its Adam warm-up starts from the default.
     twobody = zoo.get_preset("poisson-twobody")
-    assert twobody.recipe("best", 1000)[1].init_bias == "residual"
+    for dim in (1000, 1001):
+        assert twobody.recipe("best", dim)[1].init_bias == "residual"
     assert twobody.recipe("best", 100)[1].init_bias == "default"
     assert zoo.get_preset("hjb-lqg").recipe("best", 1000)[1].init_bias == "default"
     import jaxtyping
 
     with pytest.raises(jaxtyping.TypeCheckError, match="init_bias"):
         zoo.TrainConfig(init_bias="zero")
+
+
+def test_two_body_best_recipe_by_dimension():
+    # Dense one-hidden-layer natural gradient up to d = 128, the window network's natural
+    # gradient with the exact Laplacian up to d = 1000 (measured there), Adam above.
+    for name in ("allen-cahn-twobody", "poisson-twobody", "sine-gordon-twobody"):
+        preset = zoo.get_preset(name)
+        model, train = preset.recipe("best", 100)
+        assert (model.network, model.depth, train.optimizer) == ("mlp", 2, "natural-gradient")
+        for dim in (129, 1000):
+            model, train = preset.recipe("best", dim)
+            assert (model.network, model.window) == ("window-mlp", 2)
+            assert (train.optimizer, train.estimator, train.warmup) == (
+                "natural-gradient",
+                "exact",
+                None,
+            )
+        model, train = preset.recipe("best", 1001)
+        assert (model.network, train.optimizer) == ("mlp", "adam")

@@ -205,9 +205,9 @@ _TWOBODY_ADAM = _up_to_128(
 # rank floor), and whose exact Laplacian costs a few rows per coordinate (the engine's
 # row-sparse jets: ~0.8 ms a point at d = 1000). Natural-gradient steps from the fitted
 # output bias; the points per step are the lever (Allen-Cahn seed 0, error / trivial
-# fit, damping 1e-4, input scale 5): 200 points x 300 steps 0.0115, x 800 steps 0.0095,
+# fit, damping 1e-4, input scale 5): 200 points x 300 steps 0.0113, x 800 steps 0.0095,
 # 600 points x 300 steps 0.0043 (602 s); the input scale matters less (200 x 300: scale 1
-# 0.014, 5 0.0115, the default 55 0.014), damping 1e-3 0.017
+# 0.014, 5 0.0113, the default 55 0.014), damping 1e-3 0.016
 # (benchmarks/results/cpu/window-d1000-probes/).
 _TWOBODY_WINDOW = (
     ModelConfig(network="window-mlp", window=2, width=16, depth=4, scale=5.0),
