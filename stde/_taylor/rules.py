@@ -548,12 +548,11 @@ class _Slice(Linear):
         )
         keep = valid.reshape(valid.shape + (1,) * (out.ndim - r))  # (n, m, 1, ...)
 
-        def cut(v):  # v: (K - 1 or p, n, m, *S[r:])
-            v = v[(slice(None),) * 3 + within]
-            return jnp.where(keep, v, 0).astype(out.dtype)
+        def cut(v, keep):  # v: (n, K - 1, m, *S[r:]) or (p, n, m, *S[r:])
+            return jnp.where(keep, v[(slice(None),) * 3 + within], 0).astype(out.dtype)
 
-        lower = cut(s.lower.swapaxes(0, 1)).swapaxes(0, 1)
-        top = None if s.top is None else cut(s.top)
+        lower = cut(s.lower, keep[:, None])
+        top = None if s.top is None else cut(s.top, keep[None])
         return Sparse(out, idx, lower, top)
 
 
