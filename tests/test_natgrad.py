@@ -79,14 +79,15 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum):
 def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
     # The gradient-enhanced KdV gives three residuals per point: the trainer's step must
     # pair each of the batch x 3 residuals with its own Jacobian row. Against the dense
-    # damped Gauss-Newton step from jax.jacrev of the stacked residual vector.
+    # damped Gauss-Newton step from jax.jacrev of the stacked residual vector. 36 points:
+    # on a CPU the rows come in three chunks of 12, which must keep their order.
     from zoo import _distributed as dist
     from zoo._presets import build_model, make_estimator
 
     pde = pdes.get("kdv-1d-gradient-enhanced")
     config = zoo.TrainConfig(
         steps=2,
-        batch=4,
+        batch=36,
         estimator="exact",
         optimizer="natural-gradient",
         damping=1e-2,
@@ -113,11 +114,26 @@ def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
         return r.reshape(-1)
 
     r = np.asarray(residuals(params), np.float64)
-    assert r.shape == (4 * 3,)
+    assert r.shape == (36 * 3,)
     flat_j = _flat(jax.jacrev(residuals)(params), rows=r.size)
     lam = 1e-2 * np.trace(flat_j @ flat_j.T) / r.size
     dense = np.linalg.solve(flat_j.T @ flat_j + lam * np.eye(flat_j.shape[1]), flat_j.T @ r)
     np.testing.assert_allclose(_flat(params) - _flat(got), dense, rtol=2e-3, atol=2e-5)
+
+
+@pytest.mark.parametrize("batch", [30, 7, 34, 64])
+def test_jacobian_chunks_equal_one_vmap(batch):
+    # 30 points: two interleaved chunks of 15; 7: one; 34: seventeen of 2; 64: four of 16.
+    from zoo import _distributed as dist
+
+    def f(y, k):
+        return jnp.sin(y) * k[0], {"sum": jnp.sum(y**2) + k[1]}
+
+    y = jax.random.normal(jax.random.PRNGKey(0), (batch, 3))
+    k = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
+    got = _trainer._in_chunks(f, dist.make_mesh(1, batch), y, k)
+    want = jax.vmap(f)(y, k)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), got, want)
 
 
 def test_natural_gradient_training_beats_adam_at_equal_steps():
@@ -365,6 +381,7 @@ def test_a_new_total_keeps_the_warm_ups_share():
 
 @pytest.mark.slow  # a fresh process with two forced host devices (~30 s)
 def test_natural_gradient_data_parallel_matches_one_device():
+    # 64 points: four chunks of 16 per step on a CPU, each spanning both devices.
     import json
     import os
     import subprocess
@@ -375,7 +392,7 @@ import json, zoo
 out = {}
 for n in (1, 2):
     losses = []
-    cfg = zoo.TrainConfig(steps=5, batch=8, n_test=64, devices=n, eval_every=0,
+    cfg = zoo.TrainConfig(steps=5, batch=64, n_test=64, devices=n, eval_every=0,
                           optimizer="natural-gradient", lr=0.5, estimator="exact")
     zoo.train("allen-cahn-twobody", 8, config=cfg, model=zoo.ModelConfig(width=16),
               progress=False, plots=False, callback=lambda s, l: losses.append(l))
