@@ -317,3 +317,26 @@ def test_operators_of_windowed_functions_match_nested_ad(name):
     fn, _ = _SPARSE_FUNCTIONS[name]
     x = jnp.linspace(-0.5, 0.6, 6)
     _check(lambda x: jnp.sum(jnp.cos(fn(x))), x)
+
+
+@pytest.mark.parametrize("m", [2, 3, 6])  # a sum of scaled entries up to 4; an einsum above
+def test_coalesce_moves_repeated_indices_onto_their_first_entry(m):
+    # Against a plain loop: each jet's values at a repeated index are summed onto that
+    # index's first entry and the later copies zeroed, for the lower and top coefficients.
+    from stde._taylor.rules import Rule
+
+    n, p, rows = 5, 2, (3,)
+    rng = np.random.default_rng(m)
+    idx = rng.integers(0, 3, size=(n, m, 1))  # three positions: repeats are common
+    lower = rng.normal(size=(n, 2, m) + rows).astype(np.float32)
+    top = rng.normal(size=(p, n, m) + rows).astype(np.float32)
+    got = Rule.coalesce(Sparse(jnp.zeros((3,) + rows), jnp.asarray(idx), lower, top))
+    want_lower, want_top = np.zeros_like(lower), np.zeros_like(top)
+    for j in range(n):
+        for a in range(m):
+            first = next(b for b in range(m) if (idx[j, b] == idx[j, a]).all())
+            want_lower[j, :, first] += lower[j, :, a]
+            want_top[:, j, first] += top[:, j, a]
+    assert any(len(set(idx[j, :, 0])) < m for j in range(n))
+    np.testing.assert_allclose(got.lower, want_lower, rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(got.top, want_top, rtol=1e-6, atol=1e-6)

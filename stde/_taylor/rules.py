@@ -272,9 +272,12 @@ class Rule:
         m = s.idx.shape[1]
         move = (first[:, :, None] == jnp.arange(m)).astype(s.lower.dtype)  # (n, a, b)
 
-        # A sum of m^2 scaled entries (m is small) rather than an einsum: as a batched
-        # m x m matmul over the rows' values that runs several times slower.
+        # For a few entries, a sum of m^2 scaled entries: as a batched m x m matmul over
+        # the rows' values the einsum runs several times slower.
         def mix(v, jet_axis):  # v: jets along jet_axis, entries along axis 2
+            if m > 4:
+                spec = "nka...,nab->nkb..." if jet_axis == 0 else "pna...,nab->pnb..."
+                return jnp.einsum(spec, v, move)
             parts = [jnp.take(v, a, axis=2) for a in range(m)]
             shape = (1,) * jet_axis + (-1,) + (1,) * (v.ndim - 2 - jet_axis)
             weight = lambda a, b: move[:, a, b].reshape(shape)  # noqa: E731
