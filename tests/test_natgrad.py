@@ -50,13 +50,24 @@ def test_undamped_step_solves_a_linear_least_squares_problem():
     np.testing.assert_allclose(step["theta"], np.linalg.pinv(np.asarray(a)) @ r, atol=2e-4)
 
 
+def test_undamped_step_with_more_rows_than_unknowns_is_least_squares():
+    # r(theta) = A theta - b with more rows than unknowns (the step solves the P x P
+    # system then): one undamped step lands on the least-squares solution.
+    a, b, theta = _random(jax.random.PRNGKey(4), 20, 8)
+    r = a @ theta - b
+    step = woodbury_direction({"theta": a}, r, {"theta": jnp.zeros(8)}, damping=0.0, momentum=0.0)
+    want = np.linalg.lstsq(np.asarray(a, np.float64), np.asarray(b, np.float64), rcond=None)[0]
+    np.testing.assert_allclose(theta - step["theta"], want, atol=2e-4)
+
+
+@pytest.mark.parametrize("points", [6, 80])  # fewer / more residuals than the 56 parameters
 @pytest.mark.parametrize("momentum", [0.0, 0.7])
-def test_woodbury_equals_the_dense_parameter_space_step(momentum):
+def test_woodbury_equals_the_dense_parameter_space_step(momentum, points):
     # On a small network's per-point residual Jacobian: J^T (J J^T + lam I)^-1 (r - mu J phi)
     # + mu phi equals the parameter-space solve (J^T J + lam I)^-1 (J^T r + lam mu phi).
     key = jax.random.PRNGKey(1)
     net = models.MLP(3, width=5, depth=3, key=key)
-    x = jax.random.normal(jax.random.PRNGKey(2), (6, 3))
+    x = jax.random.normal(jax.random.PRNGKey(2), (points, 3))
     params, static = eqx.partition(net, eqx.is_inexact_array)
     jac = jax.jit(jax.vmap(lambda y: jax.grad(lambda p: eqx.combine(p, static)(y))(params)))(x)
     r = jax.vmap(net)(x) - jnp.sin(x[:, 0])
@@ -67,8 +78,9 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum):
     got = jax.jit(lambda *a: woodbury_direction(*a, damping=damping, momentum=momentum))(
         jac, r, prev
     )
-    flat_j, flat_prev = _flat(jac, rows=6), _flat(prev)
-    lam = damping * np.trace(flat_j @ flat_j.T) / 6
+    flat_j, flat_prev = _flat(jac, rows=points), _flat(prev)
+    assert (points > flat_j.shape[1]) == (points == 80)
+    lam = damping * np.trace(flat_j @ flat_j.T) / points
     dense = np.linalg.solve(
         flat_j.T @ flat_j + lam * np.eye(flat_j.shape[1]),
         flat_j.T @ np.asarray(r, np.float64) + lam * momentum * flat_prev,

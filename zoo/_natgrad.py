@@ -8,7 +8,9 @@ $$(J^\\top J + \\lambda I)^{-1} J^\\top r = J^\\top (J J^\\top + \\lambda I)^{-1
 
 and the right-hand side only needs the $N \\times N$ Gram matrix $J J^\\top$: with a few
 hundred collocation points and $10^5$ parameters that is a Cholesky factorisation of a
-few hundred rows instead of a $P \\times P$ solve. $J$'s rows are per-point residual
+few hundred rows instead of a $P \\times P$ solve. With more residuals than parameters the
+left-hand side is the smaller system, and the one that stays invertible: the step then
+solves it instead. $J$'s rows are per-point residual
 gradients (`jax.vjp` under `jax.vmap`: about one backward pass per point).
 
 Momentum follows SPRING (Goldshlager, Abrahamsen, Lin, 2024): the new direction solves
@@ -21,6 +23,8 @@ staying a Gauss-Newton step on each. $\\lambda$ is relative: `damping` times the
 the Gram diagonal, so one value fits every scale of residual (and keeps float32
 Cholesky factorisations well-posed).
 """
+
+import itertools
 
 import equinox as eqx
 import jax
@@ -71,13 +75,30 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
     """
     n = r.shape[0]
     rows = _rows(jac, n)
+    leaves, treedef = jax.tree.flatten(previous)
+    if n > sum(j.shape[1] for j in rows):
+        return jax.tree.unflatten(treedef, _parameter_space(rows, r, leaves, damping, momentum))
     gram = _gram(rows)
     lam = damping * jnp.trace(gram) / n
-    j_prev = sum(j @ p.reshape(-1) for j, p in zip(rows, jax.tree.leaves(previous)))
+    j_prev = sum(j @ p.reshape(-1) for j, p in zip(rows, leaves))
     factor = cho_factor(gram + lam * jnp.eye(n, dtype=gram.dtype))
     alpha = cho_solve(factor, r - momentum * j_prev)
-    leaves, treedef = jax.tree.flatten(previous)
     new = [
         momentum * p + (alpha @ j).reshape(p.shape).astype(p.dtype) for j, p in zip(rows, leaves)
     ]
     return jax.tree.unflatten(treedef, new)
+
+
+def _parameter_space(rows, r, leaves, damping, momentum):
+    """The same direction from the P x P system when there are more residuals than
+    parameters, $(J^\top J + \lambda I)^{-1} (J^\top r + \lambda \mu \phi)$: there
+    $J J^\top$ is singular (rank P), and its damped Cholesky factorisation in float32
+    fails or loses the step, while $J^\top J$ is generically invertible and smaller."""
+    jac = jnp.concatenate(rows, axis=1)  # (N, P): small, since P < N
+    prev = jnp.concatenate([p.reshape(-1).astype(jac.dtype) for p in leaves])
+    gram = jac.T @ jac
+    lam = damping * jnp.trace(gram) / r.shape[0]  # tr(J^T J) = tr(J J^T): the same lambda
+    eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
+    flat = cho_solve(cho_factor(gram + lam * eye), jac.T @ r + lam * momentum * prev)
+    ends = list(itertools.accumulate(p.size for p in leaves))[:-1]
+    return [d.reshape(p.shape).astype(p.dtype) for d, p in zip(jnp.split(flat, ends), leaves)]
