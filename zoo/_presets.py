@@ -206,19 +206,21 @@ _TWOBODY_ADAM = _up_to_128(
 # row-sparse jets: ~0.8 ms a point at d = 1000). Natural-gradient steps from the fitted
 # output bias; the points per step are the lever (Allen-Cahn seed 0, error / trivial
 # fit, damping 1e-4, input scale 5): 200 points x 300 steps 0.0113, x 800 steps 0.0095,
-# 600 points x 300 steps 0.0043 (602 s); the input scale matters less (200 x 300: scale 1
+# 600 points x 300 steps 0.0043, 800 x 450 0.0017 after 180 steps, 1200 x 150 0.0011
+# (about as many points as the ~1350 parameters: each step a least-squares fit rather
+# than an interpolation of its batch); the input scale matters less (200 x 300: scale 1
 # 0.014, 5 0.0113, the default 55 0.014), damping 1e-3 0.016
 # (benchmarks/results/cpu/window-d1000-probes/).
 _TWOBODY_WINDOW = (
     ModelConfig(network="window-mlp", window=2, width=16, depth=4, scale=5.0),
     NATURAL_GRADIENT.replace(
-        steps=300,
+        steps=150,
         warmup=None,
-        batch=600,
+        batch=1200,
         damping=1e-4,
         init_bias="residual",
-        eval_every=100,
-        checkpoint_every=100,
+        eval_every=50,
+        checkpoint_every=50,
     ),
 )
 
