@@ -10,8 +10,8 @@ Allen-Cahn, the exact Laplacian) it times, each jitted and compiled first, the b
 `--repeats`:
 
 - `residual`: the residuals of `--batch` points;
-- `jacobian`: their per-point gradients (`jax.grad` under `jax.vmap`), as the trainer's
-  step forms the rows of J;
+- `jacobian`: their per-point gradients (`jax.grad` under `jax.vmap`, a chunk of points
+  at a time on a CPU), as the trainer's step forms the rows of J;
 - `gram`: J J^T from those rows, the step's batch x batch matrix.
 
 The Cholesky solve of a batch x batch matrix and the parameter update are small beside
@@ -28,8 +28,10 @@ import models
 import pdes
 import stde
 import zoo
+from zoo import _distributed as dist
 from zoo._natgrad import _gram, _rows
 from zoo._presets import resolve_model
+from zoo._trainer import _in_chunks
 
 parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
 parser.add_argument("--dims", type=int, nargs="+", default=[100, 1000])
@@ -71,7 +73,8 @@ def times(pde, x, net: str) -> tuple[int, float, float, float]:
         return pde.residual(u, y, estimator=stde.Exact(), key=jax.random.PRNGKey(1))
 
     residuals = jax.jit(jax.vmap(residual, in_axes=(None, 0)))
-    jacobian = jax.jit(jax.vmap(jax.grad(residual), in_axes=(None, 0)))
+    mesh = dist.make_mesh(1, x.shape[0])
+    jacobian = jax.jit(lambda p, x: _in_chunks(lambda y: jax.grad(residual)(p, y), mesh, x))
 
     @jax.jit
     def gram(jac):  # as the trainer's step forms it

@@ -439,6 +439,10 @@ def test_two_body_best_recipe_by_dimension():
         for dim in (129, 1000):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.window) == ("window-mlp", 2)
+            # Fewer points a step than the network's parameters (the steps stall above).
+            net = zoo.build_model(pdes.get(name, dim=dim), model, key=jax.random.PRNGKey(0))
+            n_params = sum(x.size for x in jax.tree.leaves(eqx.filter(net, eqx.is_array)))
+            assert train.batch <= 0.9 * n_params and train.batch % 8 == 0
             assert (train.optimizer, train.estimator, train.warmup) == (
                 "natural-gradient",
                 "exact",
