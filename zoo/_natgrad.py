@@ -53,7 +53,7 @@ def _rows(jac, n: int) -> list[jax.Array]:
 
 
 def _gram(rows: list[jax.Array]) -> jax.Array:
-    """$J J^\top$ from the Jacobian's rows, leaf by leaf (never concatenated)."""
+    """$J J^\\top$ from the Jacobian's rows, leaf by leaf (never concatenated)."""
     return sum(j @ j.T for j in rows)
 
 
@@ -91,9 +91,9 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
 
 def _parameter_space(rows, r, leaves, damping, momentum):
     """The same direction from the P x P system when there are more residuals than
-    parameters, $(J^\top J + \lambda I)^{-1} (J^\top r + \lambda \mu \phi)$: there
-    $J J^\top$ is singular (rank P), and its damped Cholesky factorisation in float32
-    fails or loses the step, while $J^\top J$ is generically invertible and smaller."""
+    parameters, $(J^\\top J + \\lambda I)^{-1} (J^\\top r + \\lambda \\mu \\phi)$: there
+    $J J^\\top$ is singular (rank P) and only the damping keeps its factorisation
+    defined, while $J^\\top J$ is generically invertible, and smaller."""
     jac = jnp.concatenate(rows, axis=1)  # (N, P): small, since P < N
     prev = jnp.concatenate([p.reshape(-1).astype(jac.dtype) for p in leaves])
     gram = jac.T @ jac
