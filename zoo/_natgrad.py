@@ -24,11 +24,10 @@ the Gram diagonal, so one value fits every scale of residual (and keeps float32
 Cholesky factorisations well-posed).
 """
 
-import itertools
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
 from jax.scipy.linalg import cho_factor, cho_solve
 
 
@@ -77,7 +76,7 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
     rows = _rows(jac, n)
     leaves, treedef = jax.tree.flatten(previous)
     if n > sum(j.shape[1] for j in rows):
-        return jax.tree.unflatten(treedef, _parameter_space(rows, r, leaves, damping, momentum))
+        return _parameter_space(rows, r, previous, damping, momentum)
     gram = _gram(rows)
     lam = damping * jnp.trace(gram) / n
     j_prev = sum(j @ p.reshape(-1) for j, p in zip(rows, leaves))
@@ -89,16 +88,15 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
     return jax.tree.unflatten(treedef, new)
 
 
-def _parameter_space(rows, r, leaves, damping, momentum):
+def _parameter_space(rows, r, previous, damping, momentum):
     """The same direction from the P x P system when there are more residuals than
     parameters, $(J^\\top J + \\lambda I)^{-1} (J^\\top r + \\lambda \\mu \\phi)$: there
     $J J^\\top$ is singular (rank P) and only the damping keeps its factorisation
     defined, while $J^\\top J$ is generically invertible, and smaller."""
     jac = jnp.concatenate(rows, axis=1)  # (N, P): small, since P < N
-    prev = jnp.concatenate([p.reshape(-1).astype(jac.dtype) for p in leaves])
+    prev, unravel = ravel_pytree(previous)  # leaf by leaf, in the rows' order
     gram = jac.T @ jac
     lam = damping * jnp.trace(gram) / r.shape[0]  # tr(J^T J) = tr(J J^T): the same lambda
     eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
-    flat = cho_solve(cho_factor(gram + lam * eye), jac.T @ r + lam * momentum * prev)
-    ends = list(itertools.accumulate(p.size for p in leaves))[:-1]
-    return [d.reshape(p.shape).astype(p.dtype) for d, p in zip(jnp.split(flat, ends), leaves)]
+    rhs = jac.T @ r + lam * momentum * prev.astype(jac.dtype)
+    return unravel(cho_solve(cho_factor(gram + lam * eye), rhs))
