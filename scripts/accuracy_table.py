@@ -83,8 +83,8 @@ def group_rows(summaries):
         pub = runs[0].get("published_rel_l2")
         lines.append(
             f"| {name} | {dim} | {recipe} | {len(runs)} | {fmt(statistics.median(errs))} "
-            f"| {fmt(max(errs))} | {fmt(statistics.median(ratios) if has_ratio else None, '.4f')} "
-            f"| {fmt(max(ratios) if has_ratio else None, '.4f')} | {fmt(pub)} "
+            f"| {fmt(max(errs))} | {fmt(statistics.median(ratios) if has_ratio else None, '.3g')} "
+            f"| {fmt(max(ratios) if has_ratio else None, '.3g')} | {fmt(pub)} "
             f"| {statistics.median(r['train_time_s'] for r in runs):.0f} s |"
         )
     return lines
@@ -108,7 +108,7 @@ def table(summaries) -> str:
         lines.append(
             f"| {r['preset']} | {r['pde']['dim']} | {r['recipe']} | {r['pde']['seed']} "
             f"| {fmt(error(r))} | {fmt(r.get('rel_l2_min'))} | {fmt(r.get('trivial_rel_l2'))} "
-            f"| {fmt(ratio(r), '.4f')} | {r['steps']} "
+            f"| {fmt(ratio(r), '.3g')} | {r['steps']} "
             f"| {r['train_time_s']:.0f} s |"
         )
     return "\n".join(lines) + "\n"

@@ -148,7 +148,7 @@ def test_help_lists_every_config_field_with_help_and_the_presets_default(capsys,
     assert code == 0
     entries = _help_entries(out)
     # The defaults are the run the command line would start: the preset's recipe at its
-    # default dimension (no preset: the demo's shortened one at d = 100).
+    # default dimension (no preset: the demo, the default preset's at d = 100).
     cfg = cli.run_config(cli.parse(argv), argv)
     assert entries["--dim"][1] == str(cfg.pde.dim)
     for config in (cfg.train, cfg.model):
@@ -165,12 +165,12 @@ def test_only_the_flags_given_change_the_recipe():
     argv = ["train", "allen-cahn-twobody", "--steps", "350", "--width", "16"]
     cfg = cli.run_config(cli.parse(argv), argv)
     _, recipe = zoo.get_preset("allen-cahn-twobody").recipe("best")
-    # The recipe's own rules hold: the warm-up keeps its share, ten evaluations.
+    # The recipe's own rule holds: ten evaluations over the new total.
     assert cfg.train == recipe.replace(steps=350, eval_every=35)
     assert cfg.model.width == 16 and cfg.pde.dim == 100
-    argv = ["train", "allen-cahn-twobody", "--warmup", "None", "--with-replacement", "False"]
+    argv = ["train", "allen-cahn-twobody", "--batch", "64", "--with-replacement", "False"]
     cfg = cli.run_config(cli.parse(argv), argv)
-    assert cfg.train == recipe.replace(warmup=None, with_replacement=False)
+    assert cfg.train == recipe.replace(batch=64, with_replacement=False)
 
 
 def test_list():

@@ -353,6 +353,30 @@ def test_finetune_reset_starts_from_a_zero_output_layer(full_run):
         zoo.finetune(solver, reset="first", progress=False)
 
 
+def test_finetune_from_a_reset_output_refits_the_output_bias(full_run):
+    # With `init_bias="residual"` a fine-tuning run starts, as a training run does, from
+    # the output bias fitted to the new PDE's residual: after `reset="last"` that is the
+    # best constant output, where a zero output would leave the new amplitude to the steps.
+    _, solver = full_run
+    config = CONFIG.replace(steps=1, eval_every=0, lr=1e-30, init_bias="residual")
+    tuned = zoo.finetune(
+        solver, pde_seed=1, config=config, reset="last", progress=False, plots=False
+    )
+    pde = pdes.get(PRESET, dim=DIM, seed=1)
+    start = models.Constrained(models.zero_last(solver.model.net), pde.ansatz)
+    key = zoo._trainer.seeded_key(zoo._trainer.TRAIN_BIAS_FIT, config.seed)
+    fitted = zoo._trainer.fit_output_bias(start, pde, config, key)
+    bias = models.output_bias(tuned.model)
+    assert float(jnp.max(jnp.abs(bias))) > 0.1  # the fit moved it from 0
+    assert jnp.allclose(bias, models.output_bias(fitted), rtol=1e-5)
+    # The default start keeps the zero output.
+    config = config.replace(init_bias="default")
+    tuned = zoo.finetune(
+        solver, pde_seed=1, config=config, reset="last", progress=False, plots=False
+    )
+    assert float(jnp.max(jnp.abs(models.output_bias(tuned.model)))) < 1e-20
+
+
 def test_finetune_rejects_a_different_input_size(full_run):
     _, solver = full_run
     with pytest.raises(ValueError, match="input dimension 6, but the solver takes 4"):
@@ -415,13 +439,13 @@ def test_residual_bias_init_minimises_the_residual_over_the_bias():
 def test_three_body_presets_start_from_the_residual_bias():
     assert zoo.get_preset("allen-cahn-threebody").train.init_bias == "residual"
     assert zoo.get_preset("allen-cahn-twobody").train.init_bias == "default"
-    # The two-body best recipe fits the bias above d = 128 (the window network's natural
-    # gradient up to d = 1000, Adam above), where u*'s constant grows like sqrt(d); at
-    # d <= 128 its Adam warm-up starts from the default.
+    # The two-body best recipe fits the bias from d = 20 (the window network's natural
+    # gradient up to d = 1000, Adam above), where u*'s constant grows like sqrt(d); below,
+    # the dense network's Adam warm-up starts from the default.
     twobody = zoo.get_preset("poisson-twobody")
-    for dim in (1000, 1001):
+    for dim in (20, 100, 1000, 1001):
         assert twobody.recipe("best", dim)[1].init_bias == "residual"
-    assert twobody.recipe("best", 100)[1].init_bias == "default"
+    assert twobody.recipe("best", 19)[1].init_bias == "default"
     assert zoo.get_preset("hjb-lqg").recipe("best", 1000)[1].init_bias == "default"
     import jaxtyping
 
@@ -430,13 +454,13 @@ def test_three_body_presets_start_from_the_residual_bias():
 
 
 def test_two_body_best_recipe_by_dimension():
-    # Dense one-hidden-layer natural gradient up to d = 128, the window network's natural
+    # Dense one-hidden-layer natural gradient below d = 20, the window network's natural
     # gradient with the exact Laplacian up to d = 1000 (measured there), Adam above.
     for name in ("allen-cahn-twobody", "poisson-twobody", "sine-gordon-twobody"):
         preset = zoo.get_preset(name)
-        model, train = preset.recipe("best", 100)
+        model, train = preset.recipe("best", 19)
         assert (model.network, model.depth, train.optimizer) == ("mlp", 2, "natural-gradient")
-        for dim in (129, 1000):
+        for dim in (20, 100, 128, 129, 1000):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.window) == ("window-mlp", 2)
             # Fewer points a step than the network's parameters (the steps stall above).
@@ -448,5 +472,8 @@ def test_two_body_best_recipe_by_dimension():
                 "exact",
                 None,
             )
+            # Up to d = 128 the steps are cheap: twice as many, more damping.
+            cheap = dim <= 128
+            assert (train.steps, train.damping) == ((300, 1e-3) if cheap else (150, 1e-4))
         model, train = preset.recipe("best", 1001)
         assert (model.network, train.optimizer) == ("mlp", "adam")

@@ -40,14 +40,10 @@ from ._config import Freeze, ModelConfig, TrainConfig, with_cadence
 from ._presets import DEFAULT_PRESET, RECIPES
 
 PROG = "python -m zoo"
-# The default run (`python -m zoo train` with no preset, or `python -m zoo demo`): two-body
-# Allen-Cahn at d = 100 with the best recipe (Adam, then the natural gradient), shortened
-# to take about a minute of training on two CPU cores: the recipe's 1000 Adam steps, then
-# 200 of its 800 natural-gradient steps (their learning rate decaying over those 200).
+# The default run (`python -m zoo train` with no preset, or `python -m zoo demo`): the
+# default preset (two-body Allen-Cahn) at d = 100 with its best recipe, whole: 300
+# natural-gradient steps on a window network, about half a minute on two CPU cores.
 DEMO_DIM = 100
-DEMO_STEPS = 1200
-DEMO_WARMUP = 1000
-DEMO_EVAL_EVERY = 200
 
 
 class CLIError(Exception):
@@ -159,7 +155,7 @@ class RunFlags:
 
 @dataclasses.dataclass(frozen=True)
 class Demo:
-    """Train the demo: two-body Allen-Cahn at d = 100, best recipe, 1200 steps."""
+    """Train the demo: two-body Allen-Cahn at d = 100, best recipe."""
 
     dim: Annotated[int, arg(metavar="D")] = DEMO_DIM
     """Dimension d of the PDE (an int; at least 2 for most presets)."""
@@ -176,7 +172,7 @@ class Demo:
 
 @dataclasses.dataclass(frozen=True)
 class Train(Demo):
-    """Train a preset (none: the demo, two-body Allen-Cahn at d = 100, 1200 steps)."""
+    """Train a preset (none: the demo, two-body Allen-Cahn at d = 100)."""
 
     preset: Positional[Annotated[str | None, arg(metavar="PRESET")]] = None
     """Preset name (see python -m zoo list); none: the demo."""
@@ -274,17 +270,10 @@ def _given(argv: list[str], config) -> dict:
     }
 
 
-def _recipe(preset, recipe: str, dim: int | None, demo: bool):
-    """The `(dim, ModelConfig, TrainConfig)` a train command starts from, before its flags:
-    the preset's recipe, shortened to the demo's length for the demo."""
-    dim = (DEMO_DIM if demo else preset.default_dim) if dim is None else dim
-    model, train = preset.recipe(recipe, dim)
-    if demo:
-        changes = dict(steps=DEMO_STEPS, eval_every=DEMO_EVAL_EVERY)
-        if train.warmup is not None:  # the two-phase recipe (d <= 128)
-            changes.update(warmup=train.warmup.replace(steps=DEMO_WARMUP))
-        train = train.replace(**changes)
-    return dim, model, train
+def _recipe(preset, recipe: str, dim: int | None):
+    """The `(dim, ModelConfig, TrainConfig)` a train command starts from, before its flags."""
+    dim = preset.default_dim if dim is None else dim
+    return (dim, *preset.recipe(recipe, dim))
 
 
 def _defaults(argv: list[str]) -> dict[str, object]:
@@ -304,10 +293,10 @@ def _defaults(argv: list[str]) -> dict[str, object]:
             dim, model, train = dim or preset.default_dim, preset.model, preset.train
         else:
             recipe = _peek(argv, "--recipe") or "best"
-            dim, model, train = _recipe(preset, recipe, dim, demo=named is None)
+            dim, model, train = _recipe(preset, recipe, dim)
     except ValueError:
         named, preset = None, get_preset(DEFAULT_PRESET)
-        dim, model, train = _recipe(preset, "best", None, demo=True)
+        dim, model, train = _recipe(preset, "best", None)
     flags = dict(dim=dim, train=train, model=model)
     return {
         "train": Train(preset=named, **flags),
@@ -497,7 +486,7 @@ def run_config(args: Demo, argv: list[str]):
     named = getattr(args, "preset", None)
     preset = get_preset(named or DEFAULT_PRESET)
     dim = args.dim if "--dim" in _flags(argv) else None
-    dim, model, train = _recipe(preset, args.recipe, dim, demo=named is None)
+    dim, model, train = _recipe(preset, args.recipe, dim)
     return preset.run_config(
         dim,
         pde_seed=args.pde_seed,

@@ -173,44 +173,32 @@ def _up_to_128(model: ModelConfig, train: TrainConfig, above: TrainConfig = Trai
     return best
 
 
-# The two-body ball PDEs at d <= 128 (measured at d = 100 on PDE seeds 0-4,
-# docs/results.md): on the ball in high d, N* = u* / (1 - |x|^2) is nearly a quadratic
-# a + b.x + x^T H x / 2 (scripts/rank_floor.py) and Adam learns only its affine part.
-# One hidden layer of tanh units spans H once it has >= d units (unit j contributes
-# v_j tanh''(b_j) (w_j.x)^2 / 2), and it makes a natural-gradient step cheaper than the
-# protocol's three hidden layers (the per-point Jacobian and the Gram matrix). Allen-Cahn
-# seed 1, 1000 Adam + 600 natural-gradient steps, error / trivial fit: 4 x 128 0.0135,
-# 256 units 0.0126, 512 units 0.0090 at twice the step's cost; with 256 units the
-# damping matters (1e-4: 0.021, 1e-3: 0.0126, 3e-3: 0.0105, 1e-2: 0.0123), momentum 0.95
-# does not help (0.021), nor 200 points a step for 1275 steps (0.013); 800 steps at
-# damping 3e-3: 0.0091, in about 3.2 times the protocol's wall time.
+# One hidden layer of 256 tanh units, 1000 Adam then 800 natural-gradient steps: the
+# two-body recipe below d = 20, and Black-Scholes-Barenblatt's (a quadratic in x). On the
+# ball in high d, N* = u* / (1 - |x|^2) is nearly a quadratic a + b.x + x^T H x / 2
+# (scripts/rank_floor.py) and Adam learns only its affine part; one hidden layer spans H
+# once it has >= d units (unit j contributes v_j tanh''(b_j) (w_j.x)^2 / 2) and makes a
+# natural-gradient step cheaper than the protocol's three hidden layers. Two-body
+# Allen-Cahn, d = 100, seed 1, 1000 Adam + 600 natural-gradient steps, error / trivial
+# fit: 4 x 128 0.0135, 256 units 0.0126, 512 units 0.0090; damping 1e-4 0.021, 1e-3
+# 0.0126, 3e-3 0.0105, 1e-2 0.0123; 800 steps at 3e-3: 0.0091.
 TWOBODY_MODEL = ModelConfig(width=256, depth=2)
-# 800 natural-gradient steps at damping 3e-3 (the two-body tuning above), shared with the
+# 800 natural-gradient steps at damping 3e-3 (the tuning above), shared with the
 # parabolic presets below. The warm-up is given again so that it keeps its 1000 steps.
 _NATURAL_GRADIENT_800 = NATURAL_GRADIENT.replace(
     steps=1800, warmup=NATURAL_GRADIENT.warmup, damping=3e-3
 )
-# Above d = 128 the two-body solutions are ~K (1 - |x|^2) plus structure with K growing
-# like sqrt(d) (max |u*| = 143 for seed 0 at d = 1e5), more than Adam's bounded steps move the
-# output in 10 000 steps: start from the residual-fitted output bias. At d = 1e5 (seed 0)
-# that is rel-L2 0.20 at step 1000 from the default start, against 1.51e-3 at step 1000
-# and 1.32e-4 (0.065 of the trivial fit) at 10 000 from the fitted one; at d = 1000 it
-# changes nothing (5.06e-3 against 5.09e-3).
-_TWOBODY_ADAM = _up_to_128(
-    TWOBODY_MODEL, _NATURAL_GRADIENT_800, above=TrainConfig(init_bias="residual")
-)
-# Between d = 128 and 1000 (measured at d = 1000, docs/results.md): N* is exactly a sum
-# of one function of neighbouring pairs, sum_i c_i phi(x_i, x_{i+1}), which a window MLP
-# over pairs holds whatever d (a dense first layer needs ~600 units at d = 1000, the
-# rank floor), and whose exact Laplacian costs a few rows per coordinate (the engine's
-# row-sparse jets: ~0.8 ms a point at d = 1000). Natural-gradient steps from the fitted
-# output bias; the points per step are the lever (Allen-Cahn seed 0, error / trivial
-# fit, damping 1e-4, input scale 5): 200 points x 300 steps 0.0113, x 800 steps 0.0095,
+# From d = 20 to 1000 (docs/results.md): N* is exactly a sum of one function of
+# neighbouring pairs, sum_i c_i phi(x_i, x_{i+1}), which a window MLP over pairs holds
+# whatever d (a dense first layer needs ~600 units at d = 1000, the rank floor), and
+# whose exact Laplacian costs a few rows per coordinate (the engine's row-sparse jets:
+# ~0.8 ms a point at d = 1000). Natural-gradient steps from the fitted output bias; the
+# points per step are the lever (d = 1000, Allen-Cahn seed 0, error / trivial fit,
+# damping 1e-4, input scale 5): 200 points x 300 steps 0.0113, x 800 steps 0.0095,
 # 600 points x 300 steps 0.0043, 800 x 450 0.0017 after 180 steps, 1200 x 150 0.0011
 # (about as many points as the ~1350 parameters: each step a least-squares fit rather
 # than an interpolation of its batch); the input scale matters less (200 x 300: scale 1
-# 0.014, 5 0.0113, the default 55 0.014), damping 1e-3 0.016
-# (benchmarks/results/cpu/window-d1000-probes/).
+# 0.014, 5 0.0113, the default 55 0.014) (benchmarks/results/cpu/window-d1000-probes/).
 _TWOBODY_WINDOW = (
     ModelConfig(network="window-mlp", window=2, width=16, depth=4, scale=5.0),
     NATURAL_GRADIENT.replace(
@@ -226,14 +214,33 @@ _TWOBODY_WINDOW = (
 
 
 def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
-    if not 128 < dim <= 1000:
-        return _TWOBODY_ADAM(dim)
+    if dim < 20:
+        # Few pairs: the dense network wins (Allen-Cahn seed 0, error / trivial fit, dense
+        # against window: d = 10 0.0018 vs 0.0037, d = 20 0.0073 vs 0.0013, d = 50 0.0114
+        # vs 0.00026; benchmarks/results/cpu/window-below-128/).
+        return TWOBODY_MODEL, _NATURAL_GRADIENT_800
+    if dim > 1000:
+        # Above d = 1000 the solutions are ~K (1 - |x|^2) plus structure with K growing
+        # like sqrt(d) (max |u*| = 143 for seed 0 at d = 1e5), more than Adam's bounded
+        # steps move the output in 10 000 steps: start from the residual-fitted output
+        # bias. At d = 1e5 (seed 0) that is rel-L2 0.20 at step 1000 from the default
+        # start, against 1.51e-3 at step 1000 and 1.32e-4 (0.065 of the trivial fit) at
+        # 10 000 from the fitted one.
+        return ModelConfig(), TrainConfig(init_bias="residual")
     # At most 9 points for 10 of the window network's dim + 337 parameters: with more
     # points than parameters the steps stall (d = 200, seed 0, error / trivial fit after
     # 150 steps: 500 points 0.0017, 1200 points 0.23, and 0.29 in float64, so not the
     # arithmetic). A multiple of 8, so that the batch divides over 1, 2, 4 or 8 devices.
     model, train = _TWOBODY_WINDOW
-    return model, train.replace(batch=min(train.batch, 9 * (dim + 337) // 80 * 8))
+    train = train.replace(batch=min(train.batch, 9 * (dim + 337) // 80 * 8))
+    if dim <= 128:
+        # Cheap steps (~0.1 s at d = 100): twice as many, and damping 1e-3, without
+        # which some instances diverge or stall (d = 100, 392 points, 300 steps, Allen-Cahn
+        # seeds 0-4 with 1e-3: 0.00008-0.0005 of the trivial fit; seed 1 with 1e-4 0.0046,
+        # and 600 steps diverged). At d = 1000 damping 1e-3 is worse (Poisson seed 1: 0.0052
+        # against 0.0042).
+        train = train.replace(steps=300, damping=1e-3)
+    return model, train
 
 
 # Heat- and Sine-Gordon-parabolic at d <= 128 (measured at d = 100, training seeds 0-2,

@@ -1281,6 +1281,8 @@ def finetune(
     model = jax.tree_util.tree_map(
         lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model
     )
+    if config.init_bias == "residual":
+        model = fit_output_bias(model, pde, config, seeded_key(TRAIN_BIAS_FIT, config.seed), dtype)
     if out is not None and spec is None:
         raise ValueError(
             "`out` needs a PDE that can be rebuilt from its config; this PDE cannot "
