@@ -453,6 +453,25 @@ def test_three_body_presets_start_from_the_residual_bias():
         zoo.TrainConfig(init_bias="zero")
 
 
+def test_three_body_best_recipe_by_dimension():
+    # A window network over triples with natural-gradient steps up to d = 128 (measured
+    # at d = 100), the preset's Adam from the fitted bias above.
+    for name in ("allen-cahn-threebody", "poisson-threebody", "sine-gordon-threebody"):
+        preset = zoo.get_preset(name)
+        for dim in (10, 100, 128):
+            model, train = preset.recipe("best", dim)
+            assert (model.network, model.window, train.optimizer) == (
+                "window-mlp",
+                3,
+                "natural-gradient",
+            )
+            net = zoo.build_model(pdes.get(name, dim=dim), model, key=jax.random.PRNGKey(0))
+            n_params = sum(x.size for x in jax.tree.leaves(eqx.filter(net, eqx.is_array)))
+            assert train.batch <= 0.9 * n_params and train.batch % 8 == 0
+            assert (train.estimator, train.init_bias, train.warmup) == ("exact", "residual", None)
+        assert preset.recipe("best", 129) == (zoo.ModelConfig(), preset.train)
+
+
 def test_two_body_best_recipe_by_dimension():
     # Dense one-hidden-layer natural gradient below d = 20, the window network's natural
     # gradient with the exact Laplacian up to d = 1000 (measured there), Adam above.
