@@ -213,6 +213,15 @@ _TWOBODY_WINDOW = (
 )
 
 
+def _window_batch(n_params: int) -> int:
+    """Points a step for a window network of `n_params` parameters (d + 337 over pairs,
+    d + 352 over triples): at most 9 for every 10 parameters, since with more points than
+    parameters the steps stall (two-body d = 200, seed 0, error / trivial fit after 150
+    steps: 500 points 0.0017, 1200 points 0.23, and 0.29 in float64, so not the
+    arithmetic); a multiple of 8, so that it divides over 1, 2, 4 or 8 devices."""
+    return 9 * n_params // 80 * 8
+
+
 def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     if dim < 20:
         # Few pairs: the dense network wins (Allen-Cahn seed 0, error / trivial fit, dense
@@ -227,12 +236,8 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # start, against 1.51e-3 at step 1000 and 1.32e-4 (0.065 of the trivial fit) at
         # 10 000 from the fitted one.
         return ModelConfig(), TrainConfig(init_bias="residual")
-    # At most 9 points for 10 of the window network's dim + 337 parameters: with more
-    # points than parameters the steps stall (d = 200, seed 0, error / trivial fit after
-    # 150 steps: 500 points 0.0017, 1200 points 0.23, and 0.29 in float64, so not the
-    # arithmetic). A multiple of 8, so that the batch divides over 1, 2, 4 or 8 devices.
     model, train = _TWOBODY_WINDOW
-    train = train.replace(batch=min(train.batch, 9 * (dim + 337) // 80 * 8))
+    train = train.replace(batch=min(train.batch, _window_batch(dim + 337)))
     if dim <= 128:
         # Cheap steps (~0.1 s at d = 100): twice as many, and damping 1e-3, without
         # which some instances diverge or stall (d = 100, 392 points, 300 steps, Allen-Cahn
@@ -256,7 +261,7 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     train = NATURAL_GRADIENT.replace(
         steps=600,
         warmup=None,
-        batch=9 * (dim + 352) // 80 * 8,  # as the two-body rule: 400 at d = 100
+        batch=_window_batch(dim + 352),  # 400 at d = 100
         damping=1e-4,
         init_bias="residual",
         eval_every=100,

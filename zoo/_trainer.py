@@ -83,6 +83,14 @@ def _keys(seed: int):
     return seeded_key(TRAIN_INIT, seed), seeded_key(TRAIN_DATA, seed)
 
 
+def _start_bias(model, pde, config: TrainConfig, dtype):
+    """The output bias a training or fine-tuning run starts from: fitted to `pde`'s
+    residual with the seed's own key when `config.init_bias == "residual"`, else as is."""
+    if config.init_bias != "residual":
+        return model
+    return fit_output_bias(model, pde, config, seeded_key(TRAIN_BIAS_FIT, config.seed), dtype)
+
+
 def fit_output_bias(model, pde, config: TrainConfig, key, dtype=jnp.float32, iters: int = 5):
     """`model` with its output bias set by Gauss-Newton on the mean squared residual of
     `pde` over `10 * config.batch` points drawn with `key` (`TrainConfig.init_bias`)."""
@@ -1027,9 +1035,7 @@ def train(
     net = build_model(pde, run_config.model, key=init_key, dtype=dtype)
     if run_config.train.init == "protocol":
         net = protocol_init(net, seeded_key(TRAIN_PROTOCOL_INIT, run_config.train.seed))
-    if run_config.train.init_bias == "residual":
-        bias_key = seeded_key(TRAIN_BIAS_FIT, run_config.train.seed)
-        net = fit_output_bias(net, pde, run_config.train, bias_key, dtype)
+    net = _start_bias(net, pde, run_config.train, dtype)
     run_dir = _prepare_dir(out, overwrite)
     optimizer = make_optimizer(run_config.train, net, run_config.freeze)
     run = _Run(run_config, pde, net, optimizer, init_state(optimizer, net), 0, run_dir)
@@ -1281,8 +1287,7 @@ def finetune(
     model = jax.tree_util.tree_map(
         lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model
     )
-    if config.init_bias == "residual":
-        model = fit_output_bias(model, pde, config, seeded_key(TRAIN_BIAS_FIT, config.seed), dtype)
+    model = _start_bias(model, pde, config, dtype)
     if out is not None and spec is None:
         raise ValueError(
             "`out` needs a PDE that can be rebuilt from its config; this PDE cannot "
