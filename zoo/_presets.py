@@ -213,12 +213,27 @@ _TWOBODY_WINDOW = (
 )
 
 
-def _window_batch(n_params: int) -> int:
-    """Points a step for a window network of `n_params` parameters (d + 337 over pairs,
-    d + 352 over triples): at most 9 for every 10 parameters, since with more points than
-    parameters the steps stall (two-body d = 200, seed 0, error / trivial fit after 150
-    steps: 500 points 0.0017, 1200 points 0.23, and 0.29 in float64, so not the
-    arithmetic); a multiple of 8, so that it divides over 1, 2, 4 or 8 devices."""
+def _network(cfg: ModelConfig, in_size: int, dtype, key):
+    common = dict(width=cfg.width, depth=cfg.depth, activation=cfg.activation, dtype=dtype, key=key)
+    if cfg.network == "shared-mlp":
+        return models.SharedMLP(in_size, block_size=cfg.block_size, **common)
+    if cfg.network == "residual-mlp":
+        return models.ResidualMLP(in_size, **common)
+    if cfg.network == "window-mlp":
+        return models.WindowMLP(
+            in_size, window=cfg.window, features=cfg.features, scale=cfg.scale, **common
+        )
+    return models.MLP(in_size, **common)
+
+
+def _window_batch(model: ModelConfig, dim: int) -> int:
+    """Points a step for `model`'s window network on `dim` inputs: at most 9 for every 10
+    of its parameters, since with more points than parameters the steps stall (two-body
+    d = 200, seed 0, error / trivial fit after 150 steps: 500 points 0.0017, 1200 points
+    0.23, and 0.29 in float64, so not the arithmetic); a multiple of 8, so that it
+    divides over 1, 2, 4 or 8 devices."""
+    shapes = eqx.filter_eval_shape(_network, model, dim, jnp.float32, jax.random.PRNGKey(0))
+    n_params = sum(x.size for x in jax.tree.leaves(shapes) if isinstance(x, jax.ShapeDtypeStruct))
     return 9 * n_params // 80 * 8
 
 
@@ -237,7 +252,7 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # 10 000 from the fitted one.
         return ModelConfig(), TrainConfig(init_bias="residual")
     model, train = _TWOBODY_WINDOW
-    train = train.replace(batch=min(train.batch, _window_batch(dim + 337)))
+    train = train.replace(batch=min(train.batch, _window_batch(model, dim)))
     if dim <= 128:
         # Cheap steps (~0.1 s at d = 100): twice as many, and damping 1e-3, without
         # which some instances diverge or stall (d = 100, 392 points, 300 steps, Allen-Cahn
@@ -250,7 +265,7 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 
 # The three-body ball PDEs at d <= 128 (measured at d = 100, docs/results.md): beyond its
 # constant K ~ 10, N* is sum_i c_i psi(x_i, x_{i+1}, x_{i+2}), which a window MLP over
-# triples holds; 600 natural-gradient steps on 9/10 of its d + 352 parameters in points a
+# triples holds; 600 natural-gradient steps on 9/10 of its parameters in points a
 # step, from the fitted output bias (Allen-Cahn seed 0, error / trivial fit: 300 steps
 # at damping 1e-4 0.102, 600 steps 0.024; damping 1e-3 stays at 1.00, 1e-5 diverged;
 # benchmarks/results/cpu/threebody-window/). Above, the preset's Adam.
@@ -261,7 +276,7 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     train = NATURAL_GRADIENT.replace(
         steps=600,
         warmup=None,
-        batch=_window_batch(dim + 352),  # 400 at d = 100
+        batch=_window_batch(model, dim),  # 400 at d = 100
         damping=1e-4,
         init_bias="residual",
         eval_every=100,
@@ -601,19 +616,6 @@ def dtype_of(config: TrainConfig):
             )
         return jnp.float64
     return jnp.float32
-
-
-def _network(cfg: ModelConfig, in_size: int, dtype, key):
-    common = dict(width=cfg.width, depth=cfg.depth, activation=cfg.activation, dtype=dtype, key=key)
-    if cfg.network == "shared-mlp":
-        return models.SharedMLP(in_size, block_size=cfg.block_size, **common)
-    if cfg.network == "residual-mlp":
-        return models.ResidualMLP(in_size, **common)
-    if cfg.network == "window-mlp":
-        return models.WindowMLP(
-            in_size, window=cfg.window, features=cfg.features, scale=cfg.scale, **common
-        )
-    return models.MLP(in_size, **common)
 
 
 def resolve_model(config: ModelConfig, pde) -> ModelConfig:
