@@ -4,14 +4,17 @@
     python scripts/finetune_vs_scratch.py --lrs 1e-3 1e-4 --freezes none first --resets none last
     python scripts/finetune_vs_scratch.py --steps 200 --source allen-cahn-twobody-d100
     python scripts/finetune_vs_scratch.py --steps 10000 --resets last --budgets 1 0.5 0.3
+    python scripts/finetune_vs_scratch.py --steps 300 --resets last --head-steps 0 50 --budgets 0.5
 
 A new PDE of the same family (two-body Allen-Cahn with the coefficients of another seed)
 is solved from scratch with the preset's configuration, and by fine-tuning the
 pretrained solver `--source` (trained on seed 0) with the same budget and schedule, once
 per fine-tuning variant (peak learning rate x frozen layers x output layer reset or not;
-every variant is reported, not only the best). The report is the number of steps each
-run needs to reach the from-scratch run's final rel-L2 (evaluated every `--eval-every`
-steps on the same streamed test points), and the ratio to the from-scratch steps.
+every variant is reported, not only the best; `--head-steps` trains the output layer
+alone for that many steps first, `zoo.finetune(head_steps=...)`). The report is the
+number of steps each run needs to reach the from-scratch run's final rel-L2 (evaluated
+every `--eval-every` steps on the same streamed test points), and the ratio to the
+from-scratch steps.
 
 With a schedule that decays to zero, every run's error keeps falling until its last step,
 so a fine-tuning run that shares the from-scratch schedule can only match it near the
@@ -47,6 +50,13 @@ parser.add_argument(
     help="'last': fine-tune with the output layer set to zero first",
 )
 parser.add_argument(
+    "--head-steps",
+    type=int,
+    nargs="+",
+    default=[0],
+    help="steps training the output layer alone first (zoo.finetune's head_steps)",
+)
+parser.add_argument(
     "--budgets",
     type=float,
     nargs="+",
@@ -61,7 +71,8 @@ preset, dim = source.config.pde.name, source.config.pde.dim
 config = source.config.train.replace(
     steps=args.steps, eval_every=args.eval_every, n_test=args.n_test, checkpoint_every=0
 )
-variants = list(itertools.product(args.lrs or [config.lr], args.freezes, args.resets, args.budgets))
+lrs = args.lrs or [config.lr]
+variants = list(itertools.product(lrs, args.freezes, args.resets, args.head_steps, args.budgets))
 
 
 def curve(records):
@@ -79,9 +90,9 @@ with tempfile.TemporaryDirectory() as tmp:
         plots=False,
     )
     runs = {"scratch": zoo.read_metrics(Path(tmp) / "scratch")}
-    for lr, freeze, reset, budget in variants:
+    for lr, freeze, reset, head, budget in variants:
         steps = round(budget * args.steps)
-        name = f"finetune lr={lr:g} freeze={freeze} reset={reset} steps={steps}"
+        name = f"finetune lr={lr:g} freeze={freeze} reset={reset} head={head} steps={steps}"
         run_config = config.replace(lr=lr, steps=steps)
         zoo.finetune(
             source,
@@ -89,6 +100,7 @@ with tempfile.TemporaryDirectory() as tmp:
             config=run_config,
             freeze=freeze,
             reset=reset,
+            head_steps=head,
             pde_seed=args.pde_seed,
             out=Path(tmp) / name,
             progress=False,

@@ -258,6 +258,16 @@ def test_finetune(cli_run, tmp_path, capsys):
     solver = zoo.load(tuned)
     assert solver.config.freeze == "all-but-last" and solver.pde.name == "sine-gordon-twobody"
     assert solver.config.init_from is not None
+    # The output layer alone first, from zero, then every layer.
+    flags = ("--reset", "last", "--head-steps", "2", "--steps", "5", "--no-progress")
+    proc = in_process(capsys, "finetune", out, *flags, "--out", tmp_path / "head", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    config = zoo.load(tmp_path / "head").config
+    assert (config.freeze, config.warmup_freeze, config.train.warmup.steps) == (
+        "none",
+        "all-but-last",
+        2,
+    )
 
 
 def test_non_finite_loss(tmp_path, capsys):

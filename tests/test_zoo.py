@@ -377,6 +377,36 @@ def test_finetune_from_a_reset_output_refits_the_output_bias(full_run):
     assert float(jnp.max(jnp.abs(models.output_bias(tuned.model)))) < 1e-20
 
 
+@pytest.mark.parametrize("optimizer", ["adam", "natural-gradient"])
+def test_finetune_head_steps_train_the_output_layer_alone_first(full_run, tmp_path, optimizer):
+    # `head_steps`: a first phase with only the output layer trainable, then every layer;
+    # stopped between the phases and resumed from disk, the second phase trains them all.
+    _, solver = full_run
+    config = CONFIG.replace(steps=6, eval_every=0, checkpoint_every=0, optimizer=optimizer)
+    out = tmp_path / "ft"
+    head = zoo.finetune(
+        solver, config=config, reset="last", head_steps=3, until=3, out=out, progress=False
+    )
+    assert head.config.warmup_freeze == "all-but-last" and head.config.train.warmup.steps == 3
+    before, after = solver.model.net.layers, head.model.net.layers
+    for layer_before, layer_after in zip(before[:-1], after[:-1]):
+        assert _same(layer_before, layer_after)
+    assert float(jnp.max(jnp.abs(after[-1].weight))) > 0  # from zero
+    tuned = zoo.resume(out, progress=False)
+    for layer_head, layer_tuned in zip(after[:-1], tuned.model.net.layers[:-1]):
+        assert not _same(layer_head, layer_tuned)
+    with pytest.raises(ValueError, match=r"`head_steps` \(6\) must be below"):
+        zoo.finetune(solver, config=config, head_steps=6, progress=False)
+    # The head phase takes the place of a config's warm-up (Adam's, here).
+    phased = zoo._presets.NATURAL_GRADIENT.replace(steps=4, batch=8, eval_every=0)
+    tuned = zoo.finetune(solver, config=phased, head_steps=2, progress=False, plots=False)
+    assert tuned.config.train.warmup == phased.replace(warmup=None, steps=2)
+    with pytest.raises(ValueError, match="`head_steps` must be an int >= 0"):
+        zoo.finetune(solver, config=config, head_steps=-1, progress=False)
+    with pytest.raises(ValueError, match="needs a warm-up phase"):
+        head.config.replace(train=config)
+
+
 def test_finetune_rejects_a_different_input_size(full_run):
     _, solver = full_run
     with pytest.raises(ValueError, match="input dimension 6, but the solver takes 4"):

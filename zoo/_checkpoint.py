@@ -324,6 +324,7 @@ def save_checkpoint(
         "model": config.model.to_dict(),
         "train": config.train.to_dict(),
         "freeze": config.freeze,
+        "warmup_freeze": config.warmup_freeze,
         # Step k's collocation points and estimator keys come from
         # fold_in(PRNGKey(train.seed), data stream, k): the step *is* the RNG position.
         "rng": {"seed": config.train.seed, "position": step},

@@ -217,6 +217,9 @@ class Finetune:
     """Layers kept fixed: none, the first or last linear layer, or all but it."""
     reset: Literal["none", "last"] = "none"
     """last: start with the output layer at zero (keep the features, not the output)."""
+    head_steps: int = 0
+    """Train the output layer alone for this many of the steps first (with --reset last:
+    how to fine-tune a natural-gradient solver)."""
     run: OmitArgPrefixes[RunFlags] = RunFlags()
     train: TrainFlags = TrainConfig()
     """The source's training config; each flag given changes that field alone (the
@@ -590,6 +593,7 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
         config=config,
         freeze=args.freeze,
         reset=args.reset,
+        head_steps=args.head_steps,
         pde_seed=args.pde_seed,
         out=out,
         overwrite=run.overwrite,

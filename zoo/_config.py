@@ -401,9 +401,11 @@ class RunConfig:
 
     **Fields:** `preset` (name, or None for a user PDE), `pde` (a `PDESpec`, or None when
     the PDE cannot be rebuilt from a config, e.g. a `pdes.CustomPDE`), `model`, `train`,
-    `freeze` (which layers are frozen, for fine-tuning runs), `init_from` (the solver a
-    fine-tuning run started from), `evaluation` (`"field"`: rel-L2 over test points;
-    `"point"`: error at the PDE's reference point).
+    `freeze` (which layers are frozen, for fine-tuning runs), `warmup_freeze` (what the
+    warm-up phase freezes instead, e.g. `"all-but-last"` to fit the output layer alone
+    first; None: as `freeze`), `init_from` (the solver a fine-tuning run started from),
+    `evaluation` (`"field"`: rel-L2 over test points; `"point"`: error at the PDE's
+    reference point).
     """
 
     preset: str | None
@@ -413,9 +415,25 @@ class RunConfig:
     freeze: Freeze = "none"
     init_from: str | None = None
     evaluation: Evaluation = "field"
+    warmup_freeze: Freeze | None = None
 
     def __post_init__(self):
         _choices(self)
+        if self.warmup_freeze is not None:
+            _choice(self, "warmup_freeze", FREEZES)
+            if self.train.warmup is None:
+                raise ValueError(
+                    "`RunConfig.warmup_freeze` needs a warm-up phase (`TrainConfig.warmup`), "
+                    "but the training config has none."
+                )
+
+    @property
+    def freezes(self) -> "Freeze | tuple[Freeze, Freeze]":
+        """What each phase freezes: `freeze`, or `(warm-up's, main phase's)` when the
+        warm-up freezes something else (`warmup_freeze`)."""
+        if self.warmup_freeze is None:
+            return self.freeze
+        return self.warmup_freeze, self.freeze
 
     def replace(self, **changes) -> "RunConfig":
         return dataclasses.replace(self, **changes)
@@ -427,6 +445,7 @@ class RunConfig:
             "model": self.model.to_dict(),
             "train": self.train.to_dict(),
             "freeze": self.freeze,
+            "warmup_freeze": self.warmup_freeze,
             "init_from": self.init_from,
             "evaluation": self.evaluation,
         }

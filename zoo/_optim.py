@@ -38,7 +38,7 @@ class Phases(eqx.Module):
     """Two optimisers in sequence (`TrainConfig.warmup`): the state is the pair of
     their states; the trainer's step updates the one whose phase it is in."""
 
-    first: optax.GradientTransformation
+    first: object  # Each an optax transformation or `NaturalGradient`.
     then: object
 
     def init(self, params):
@@ -64,16 +64,23 @@ def trainable_labels(model, freeze: str):
     return models.freeze_labels(model, complement(freeze))
 
 
-def make_optimizer(config: TrainConfig, model=None, freeze: str = "none", lr=None):
+def per_phase(freeze: "str | tuple[str, str]") -> tuple[str, str]:
+    """(warm-up's, main phase's) `freeze` from one for both or a pair (`RunConfig.freezes`)."""
+    return freeze if isinstance(freeze, tuple) else (freeze, freeze)
+
+
+def make_optimizer(config: TrainConfig, model=None, freeze="none", lr=None):
     """The optimiser of `config`: Adam with `schedule(config)`, L-BFGS, any optax optimiser
     by name, or `NaturalGradient` (its step is the trainer's: it needs residuals, not
     gradients); with a `warmup`, the `Phases` of the warm-up's optimiser and this one.
-    With `freeze` other than `"none"`, the frozen layers' updates are set to zero
-    (through `optax.multi_transform` and `models.freeze_labels`, or, for the natural
-    gradient, by the trainer). `lr` as in `schedule`, one-phase configurations only."""
+    With `freeze` other than `"none"` (or a pair, one per phase: `RunConfig.freezes`), the
+    frozen layers' updates are set to zero (through `optax.multi_transform` and
+    `models.freeze_labels`, or, for the natural gradient, by the trainer). `lr` as in
+    `schedule`, one-phase configurations only."""
     first, then = phases(config)
     if then is not None:
-        return Phases(make_optimizer(first, model, freeze), make_optimizer(then, model, freeze))
+        f0, f1 = per_phase(freeze)
+        return Phases(make_optimizer(first, model, f0), make_optimizer(then, model, f1))
     if config.optimizer == "natural-gradient":
         if freeze != "none":
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.

@@ -166,6 +166,8 @@ def run_title(solver) -> str:
     title = f"{cfg.preset or solver.pde.name} d={solver.pde.dim}"
     if cfg.init_from is not None:
         frozen = "" if cfg.freeze == "none" else f", frozen: {cfg.freeze}"
+        if cfg.warmup_freeze is not None:
+            frozen += f", first {cfg.train.warmup.steps} steps frozen: {cfg.warmup_freeze}"
         title = f"fine-tune: {title}\nfrom {cfg.init_from}{frozen}"
     return title
 

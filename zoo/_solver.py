@@ -147,7 +147,7 @@ def skeleton(config: RunConfig, pde=None):
         pde = config.pde.build()
     dtype = dtype_of(config.train)
     model = build_model(pde, config.model, key=jax.random.PRNGKey(0), dtype=dtype)
-    optimizer = make_optimizer(config.train, model, config.freeze)
+    optimizer = make_optimizer(config.train, model, config.freezes)
     return pde, model, optimizer, init_state(optimizer, model)
 
 

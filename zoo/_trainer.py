@@ -56,7 +56,14 @@ from ._config import (
 from ._evaluate import point_errors, sample, stream_errors
 from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
 from ._natgrad import NaturalGradientState, woodbury_direction
-from ._optim import init_state, make_optimizer, phases, schedule, trainable_labels
+from ._optim import (
+    init_state,
+    make_optimizer,
+    per_phase,
+    phases,
+    schedule,
+    trainable_labels,
+)
 from ._presets import (
     Preset,
     build_model,
@@ -295,13 +302,14 @@ def _chunk(model, opt_state, pde, data_key, start, n, lr, config, freeze, dtype,
     return model, opt_state, losses, done
 
 
-def _phased(config: TrainConfig, freeze: str, jitted) -> Callable:
+def _phased(config: TrainConfig, freeze, jitted) -> Callable:
     """`jitted` (`_step` or `_chunk`) as a function of the run's state, its first step
     index and any integer arguments after it: the phase (`TrainConfig.warmup`) is chosen on
-    the host from the step index, its static configuration, mesh and learning rate
-    passed on."""
+    the host from the step index, its static configuration, frozen layers (`freeze`, or a
+    pair, one per phase: `RunConfig.freezes`), mesh and learning rate passed on."""
     dtype = dtype_of(config)
     first, then = phases(config)
+    freezes = per_phase(freeze)
     # One step configuration (and mesh, which checks `batch` against the devices) per
     # phase, each compiled once; the learning rate goes in as an array.
     steps = [
@@ -326,7 +334,7 @@ def _phased(config: TrainConfig, freeze: str, jitted) -> Callable:
         )
         # Two phases: each updates its own half of the state.
         state = opt_state if then is None else opt_state[phase]
-        statics = (step_config, freeze, dtype, mesh)
+        statics = (step_config, freezes[phase], dtype, mesh)
         model, state, *out = jitted(model, state, pde, data_key, index, *args, lr, *statics)
         if then is not None:
             state = (state, opt_state[1]) if phase == 0 else (opt_state[0], state)
@@ -342,7 +350,7 @@ def phase_end(config: TrainConfig, index: int) -> int:
     return first.steps if then is not None and index < first.steps else config.steps
 
 
-def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
+def make_step(config: TrainConfig, freeze="none") -> Callable:
     """The jitted training step `(model, opt_state, pde, data_key, step) -> (model,
     opt_state, loss, finite)`; the loss is evaluated before the update, on the collocation
     points and estimator keys of `fold_in(data_key, step)`; `finite` says whether every
@@ -357,7 +365,7 @@ def make_step(config: TrainConfig, freeze: str = "none") -> Callable:
     return _phased(config, freeze, _step)
 
 
-def make_chunk(config: TrainConfig, freeze: str = "none") -> Callable:
+def make_chunk(config: TrainConfig, freeze="none") -> Callable:
     """`make_step` for many steps per dispatch: `(model, opt_state, pde, data_key, start,
     n) -> (model, opt_state, losses, done)` runs steps `start + 1 .. start + n` (`n <=
     MAX_CHUNK`, all in one phase: `phase_end`) as `make_step` would one at a time, and
@@ -722,7 +730,7 @@ def _steps(run, signals, stop, total, cfg, data_key, bar, callback, stats):
     while run.step < stop:
         start = run.step
         if chunk_fn is None:  # Again after a rollback, for its `lr`: nothing compiles.
-            chunk_fn = make_chunk(run.config.train, run.config.freeze)
+            chunk_fn = make_chunk(run.config.train, run.config.freezes)
         end = phase_end(run.config.train, start)
         n = _chunk_length(start, min(stop, end), cfg, per_step, callback)
         first = end not in compiled
@@ -1037,7 +1045,7 @@ def train(
         net = protocol_init(net, seeded_key(TRAIN_PROTOCOL_INIT, run_config.train.seed))
     net = _start_bias(net, pde, run_config.train, dtype)
     run_dir = _prepare_dir(out, overwrite)
-    optimizer = make_optimizer(run_config.train, net, run_config.freeze)
+    optimizer = make_optimizer(run_config.train, net, run_config.freezes)
     run = _Run(run_config, pde, net, optimizer, init_state(optimizer, net), 0, run_dir)
     if run_dir is not None:
         ckpt.write_config(run_dir, run_config)
@@ -1189,6 +1197,7 @@ def finetune(
     config: TrainConfig | None = None,
     freeze: str = "none",
     reset: str = "none",
+    head_steps: int = 0,
     pde_seed: int | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
@@ -1215,6 +1224,12 @@ def finetune(
     - `reset`: `"none"`, or `"last"` to start with the output layer set to zero
       (`models.zero_last`): the network keeps its features but not its old output, for a
       new PDE whose solution has another amplitude.
+    - `head_steps`: train the output layer alone for this many of the `steps` first (a
+      warm-up phase with the run's config over its own schedule, in place of the
+      config's warm-up if it has one; then the layers `freeze` leaves for the rest): the
+      new output layer is fitted to the old features before they move. With
+      `reset="last"` the way to fine-tune a natural-gradient solver
+      (docs/concepts/finetuning.md).
     - `pde_seed`: the seed when `pde` is a preset name (or None for a solver trained on a
       preset: another instance of that preset); default the solver's PDE seed.
     - `**overrides`: fields of `zoo.TrainConfig` (`steps=500`, `lr=1e-4`, ...) applied
@@ -1224,8 +1239,8 @@ def finetune(
 
     **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's,
     an argument would be ignored (`pde_seed` without a preset name, a `ModelConfig`
-    field), or an override is unknown or refused by `TrainConfig`; checked before `out`
-    is created.
+    field), an override is unknown or refused by `TrainConfig`, or `head_steps` is not
+    below `steps`; checked before `out` is created.
     """
     if model_fields := sorted(set(overrides) & set(ModelConfig.__dataclass_fields__)):
         raise ValueError(
@@ -1269,6 +1284,7 @@ def finetune(
     if config is None:
         config = base.train if base is not None else TrainConfig()
     config = config.replace(**with_cadence(train_changes))
+    config = _with_head(config, head_steps)
     spec = PDESpec.from_pde(pde) if pde.rebuildable else None
     preset_name = spec.name if spec is not None and spec.name in _preset_names() else None
     evaluation = get_preset(preset_name).evaluation if preset_name else "field"
@@ -1278,6 +1294,7 @@ def finetune(
         model=base.model if base is not None else ModelConfig(),
         train=config,
         freeze=freeze,
+        warmup_freeze="all-but-last" if head_steps else None,
         init_from=_describe(solver, reset),
         evaluation=evaluation,
     )
@@ -1295,11 +1312,26 @@ def finetune(
         )
     dist.make_mesh(config.devices, config.batch)
     run_dir = _prepare_dir(out, overwrite)
-    optimizer = make_optimizer(config, model, freeze)
+    optimizer = make_optimizer(config, model, run_config.freezes)
     run = _Run(run_config, pde, model, optimizer, init_state(optimizer, model), 0, run_dir)
     if run_dir is not None:
         ckpt.write_config(run_dir, run_config)
     return _loop(run, progress=progress, until=until, callback=callback, plots=plots)
+
+
+def _with_head(config: TrainConfig, head_steps: int) -> TrainConfig:
+    """`config` with its first `head_steps` steps a warm-up phase of its own (`finetune`'s
+    output-layer phase, in place of the config's warm-up), or as is for 0."""
+    check_int(head_steps, "head_steps", minimum=0)
+    if head_steps == 0:
+        return config
+    if head_steps >= config.steps:
+        raise ValueError(
+            f"`head_steps` ({head_steps}) must be below the run's `steps` ({config.steps}): "
+            "the rest trains the other layers."
+        )
+    main = config.replace(warmup=None)
+    return main.replace(warmup=main.replace(steps=head_steps))
 
 
 def _preset_names():
