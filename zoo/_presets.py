@@ -270,7 +270,8 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # at damping 1e-4 0.102, 600 steps 0.024; damping 1e-3 stays at 1.00, 1e-5 diverged;
 # benchmarks/results/cpu/threebody-window/). Above, the preset's Adam.
 def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
-    if dim > 128:
+    # Below d = 3 there is no triple: the PDE refuses such a d with its own message.
+    if dim > 128 or dim < 3:
         return ModelConfig(), TrainConfig(init_bias="residual")
     model = ModelConfig(network="window-mlp", window=3, width=16, depth=4, scale=5.0)
     train = NATURAL_GRADIENT.replace(
