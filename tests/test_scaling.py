@@ -88,6 +88,20 @@ def test_too_many_devices():
         dist.make_mesh(4096, 4096)
 
 
+def test_importing_zoo_starts_no_backend():
+    # Multi-process runs call `jax.distributed.initialize` in `zoo.train`, which must come
+    # before any backend starts: importing the package (its presets and pretrained
+    # registry, which read the recipes) must not start one.
+    code = (
+        "from jax._src import xla_bridge\n"
+        "import zoo\n"
+        "zoo.get_preset('allen-cahn-threebody').recipe('best', 100)\n"
+        "assert not xla_bridge.backends_are_initialized()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_incomplete_environment(monkeypatch):
     monkeypatch.setenv("STDE_COORDINATOR", "127.0.0.1:1")
     monkeypatch.delenv("STDE_NUM_PROCESSES", raising=False)

@@ -232,7 +232,9 @@ def _window_batch(model: ModelConfig, dim: int) -> int:
     d = 200, seed 0, error / trivial fit after 150 steps: 500 points 0.0017, 1200 points
     0.23, and 0.29 in float64, so not the arithmetic); a multiple of 8, so that it
     divides over 1, 2, 4 or 8 devices."""
-    shapes = eqx.filter_eval_shape(_network, model, dim, jnp.float32, jax.random.PRNGKey(0))
+    # Shapes only, the key made inside the trace: recipes are read at import, and nothing
+    # may start a JAX backend before `jax.distributed.initialize` (multi-process runs).
+    shapes = eqx.filter_eval_shape(lambda: _network(model, dim, jnp.float32, jax.random.PRNGKey(0)))
     n_params = sum(x.size for x in jax.tree.leaves(shapes) if isinstance(x, jax.ShapeDtypeStruct))
     return 9 * n_params // 80 * 8
 
