@@ -523,6 +523,6 @@ def test_two_body_best_recipe_by_dimension():
             )
             # Up to d = 128 the steps are cheap: twice as many, more damping.
             cheap = dim <= 128
-            assert (train.steps, train.damping) == ((300, 1e-3) if cheap else (150, 1e-4))
+            assert (train.steps, train.damping) == ((300, 1e-3) if cheap else (200, 1e-4))
         model, train = preset.recipe("best", 1001)
         assert (model.network, train.optimizer) == ("mlp", "adam")

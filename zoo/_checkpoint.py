@@ -46,7 +46,7 @@ REJECTED = "metrics.rejected.jsonl"
 LOCK = ".lock"
 RUN_FILES = (CONFIG, METRICS, CHECKPOINT, SUMMARY, REJECTED)
 # Run-file fields compared between `config.json` and the checkpoint on resume and load.
-COMPARED = ("preset", "pde", "model", "train", "freeze")
+COMPARED = ("preset", "pde", "model", "train", "freeze", "warmup_freeze")
 # The fields a resume may change (`zoo.resume(lr=, rollbacks=, steps=)`), recorded as an
 # event in `metrics.jsonl`; rollbacks change `lr` and `rollbacks` the same way.
 OVERRIDABLE = ("lr", "rollbacks", "steps")
