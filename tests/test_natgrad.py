@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import on_compile
+from jax.scipy.linalg import cho_factor, cho_solve
 
 import models
 import pdes
@@ -86,6 +87,43 @@ def test_woodbury_equals_the_dense_parameter_space_step(momentum, points):
         flat_j.T @ np.asarray(r, np.float64) + lam * momentum * flat_prev,
     )
     np.testing.assert_allclose(_flat(got), dense, rtol=2e-3, atol=2e-4)
+
+
+@pytest.mark.parametrize("points", [64, 200])  # fewer / more residuals than the 100 parameters
+def test_a_failed_float32_factorisation_retries_with_ten_times_the_damping(points):
+    # A near-singular Gram matrix with one dominant direction: 40 of the 100 columns
+    # carry a common mode plus a rank-10 rest (the others are zero, as frozen parameters'
+    # are), so J has rank 11, far below both sizes of the Gram matrix, and with relative
+    # damping 1e-6 the float32 Cholesky factor is not finite (checked here: the premise),
+    # and with 1e-5 it is. The step is then the float32 step at damping 1e-5 (in float64
+    # it would differ: at this conditioning float32 solves carry ~10% errors), not 1e-4's.
+    k1, k2, k3, k4 = jax.random.split(jax.random.PRNGKey(7), 4)
+    f32 = jnp.float32  # the test session may have 64-bit JAX enabled
+    rest = jax.random.normal(k2, (points, 10), f32) @ jax.random.normal(k4, (10, 40), f32)
+    live = 1e2 * jax.random.normal(k1, (1, 40), f32) + rest  # rank 11
+    jac = jnp.concatenate([live, jnp.zeros((points, 60), f32)], axis=1)
+    r = jax.random.normal(k3, (points,), f32)
+    sample_space = points < 100
+    gram = jac @ jac.T if sample_space else jac.T @ jac
+    eye = jnp.eye(gram.shape[0], dtype=f32)
+    lam = jnp.trace(gram) / points
+
+    def step(damping):
+        factor = cho_factor(gram + damping * lam * eye)
+        if sample_space:
+            return jac.T @ cho_solve(factor, r)
+        return cho_solve(factor, jac.T @ r)
+
+    assert not jnp.all(jnp.isfinite(cho_factor(gram + 1e-6 * lam * eye)[0]))
+    zero = {"w": jnp.zeros(100, f32)}
+    got = woodbury_direction({"w": jac}, r, zero, damping=1e-6, momentum=0.0)["w"]
+    distance = lambda damping: float(jnp.linalg.norm(got - step(damping)) / jnp.linalg.norm(got))  # noqa: E731
+    assert distance(1e-5) < 1e-2 and distance(1e-4) > 5e-2
+    # A Gram matrix that is not finite stays so: no damping hides it.
+    bad = woodbury_direction(
+        {"w": jac.at[0, 0].set(jnp.nan)}, r, zero, damping=1e-6, momentum=0.0
+    )
+    assert not jnp.all(jnp.isfinite(bad["w"]))
 
 
 def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():

@@ -182,7 +182,8 @@ class TrainConfig:
     optax optimiser taking the learning rate first (`"optax:sgd"`, `"optax:lion"`)."""
     damping: float = 1e-3
     """`"natural-gradient"` only: Tikhonov damping relative to the mean diagonal of
-    J J^T (a number >= 0)."""
+    J J^T (a number >= 0; a step whose Cholesky factorisation fails retries with ten
+    times it, at most three times)."""
     momentum: float = 0.9
     """`"natural-gradient"` only: SPRING momentum (a number in [0, 1))."""
     init: Init = "default"

@@ -78,9 +78,8 @@ def woodbury_direction(jac, r: jax.Array, previous, *, damping: float, momentum:
     if n > sum(j.shape[1] for j in rows):
         return _parameter_space(rows, r, previous, damping, momentum)
     gram = _gram(rows)
-    lam = damping * jnp.trace(gram) / n
     j_prev = sum(j @ p.reshape(-1) for j, p in zip(rows, leaves))
-    factor = cho_factor(gram + lam * jnp.eye(n, dtype=gram.dtype))
+    factor, _ = _damped_cholesky(gram, damping * jnp.trace(gram) / n)
     alpha = cho_solve(factor, r - momentum * j_prev)
     new = [
         momentum * p + (alpha @ j).reshape(p.shape).astype(p.dtype) for j, p in zip(rows, leaves)
@@ -96,7 +95,40 @@ def _parameter_space(rows, r, previous, damping, momentum):
     jac = jnp.concatenate(rows, axis=1)  # (N, P): small, since P < N
     prev, unravel = ravel_pytree(previous)  # leaf by leaf, in the rows' order
     gram = jac.T @ jac
-    lam = damping * jnp.trace(gram) / r.shape[0]  # tr(J^T J) = tr(J J^T): the same lambda
-    eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
+    # tr(J^T J) = tr(J J^T): the same lambda as in sample space.
+    factor, lam = _damped_cholesky(gram, damping * jnp.trace(gram) / r.shape[0])
     rhs = jac.T @ r + lam * momentum * prev.astype(jac.dtype)
-    return unravel(cho_solve(cho_factor(gram + lam * eye), rhs))
+    return unravel(cho_solve(factor, rhs))
+
+
+# Times the damping may grow tenfold when a factorisation fails (relative damping 1e-4
+# becomes at most 1e-1).
+_DAMPING_RETRIES = 3
+
+
+def _damped_cholesky(gram: jax.Array, lam: jax.Array):
+    """`(cho_factor(gram + lam I), lam)`, with `lam` multiplied by 10 while the factor is
+    not finite, at most `_DAMPING_RETRIES` times.
+
+    A Gram matrix with one dominant direction (a common mode of many parameters' columns,
+    e.g. a window network's readouts early in training) has eigenvalues up to N times its
+    mean diagonal, so relative damping 1e-4 gives condition numbers near 1e7, at float32's
+    limit: three-body Allen-Cahn at d = 1000 with |K| ~ 30 failed its first step that
+    way. The retry changes nothing where the first factorisation succeeds; where the
+    Gram matrix itself is not finite, no damping helps and the step stays non-finite
+    (the trainer's non-finite check reports it)."""
+    eye = jnp.eye(gram.shape[0], dtype=gram.dtype)
+
+    def factor(lam):
+        return cho_factor(gram + lam * eye, lower=False)[0]
+
+    def failed(state):
+        tries, _, c = state
+        return (tries < _DAMPING_RETRIES) & ~jnp.all(jnp.isfinite(c))
+
+    def retry(state):
+        tries, lam, _ = state
+        return tries + 1, 10 * lam, factor(10 * lam)
+
+    _, lam, c = jax.lax.while_loop(failed, retry, (0, lam, factor(lam)))
+    return (c, False), lam
