@@ -322,5 +322,30 @@ class WindowMLP(AbstractField):
             h = act(h @ layer.weight.T + layer.bias)
         return self.readout(h.reshape(-1))
 
+    def resized(self, in_size: int, *, scale: float) -> "WindowMLP":
+        """The same shared MLP $g$ over `in_size` inputs, with input scale `scale` and a
+        new readout at zero (there is one per window, so none carries over).
+
+        $g$ does not depend on the number of inputs: learned at one dimension, it is a
+        start at another (the ball catalogue's pair or triple function is the same at
+        d = 100 and d = 1000; its coordinates shrink like $1/\\sqrt{d}$, so `scale`
+        should grow like $\\sqrt{d}$ to show $g$ the inputs it learned on).
+
+        **Raises:** `ValueError` if `window > in_size`.
+        """
+        new = WindowMLP(
+            in_size,
+            self.window,
+            self.width,
+            self.depth,
+            self.features,
+            self.activation,
+            scale=scale,
+            gain=self.gain,
+            dtype=self.readout.weight.dtype,
+            key=jax.random.PRNGKey(0),  # Only for shapes: the layers are replaced.
+        )
+        return eqx.tree_at(lambda m: m.layers, new, self.layers)
+
     def hyperparameters(self) -> dict[str, Any]:
         return _hyperparameters(self, window=self.window, features=self.features, scale=self.scale)

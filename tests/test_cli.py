@@ -268,6 +268,10 @@ def test_finetune(cli_run, tmp_path, capsys):
         "all-but-last",
         2,
     )
+    # --dim: another dimension, for a window network only (this one is dense).
+    proc = in_process(capsys, "finetune", out, "--dim", "6", *flags, "--out", tmp_path / "d6")
+    assert_one_line_error(proc, "only a window network (`models.WindowMLP`", code=1)
+    assert not (tmp_path / "d6").exists()
 
 
 def test_non_finite_loss(tmp_path, capsys):

@@ -296,6 +296,26 @@ def test_window_mlp_starts_constant_and_its_parameters_do_not_grow_with_width_ti
     assert count == (2 * 16 + 16) + (16 * 4 + 4) + (999 * 4 + 1)
 
 
+def test_window_mlp_resized_keeps_the_shared_mlp_at_another_input_size(getkey):
+    # Reference: the source network read out at its first window only; the resized one,
+    # read out the same way, computes that window's g at the new scale.
+    d, w, m = 7, 3, 2
+    net = _window(getkey(), d, w, 8, 3, m, 1.5)
+    big = net.resized(12, scale=3.0)
+    assert (big.in_size, big.scale, big.window, big.features) == (12, 3.0, w, m)
+    assert big.readout.weight.shape == (1, (12 - w + 1) * m)
+    x = jax.random.normal(getkey(), (12,))
+    assert big(x) == 0.0  # new readouts, at zero
+    first = jnp.zeros_like(big.readout.weight).at[0, :m].set(net.readout.weight[0, :m])
+    big = eqx.tree_at(lambda n: n.readout.weight, big, first)
+    one = jnp.zeros_like(net.readout.weight).at[0, :m].set(net.readout.weight[0, :m])
+    small = eqx.tree_at(lambda n: (n.readout.weight, n.readout.bias), net, (one, jnp.zeros(1)))
+    y = jnp.zeros(d).at[:w].set(x[:w] * 3.0 / 1.5)  # the same window inputs at scale 1.5
+    assert jnp.allclose(big(x), small(y), rtol=1e-12)
+    with pytest.raises(ValueError, match="needs `window <= in_size`"):
+        net.resized(2, scale=1.0)
+
+
 def test_shared_mlp_requires_divisible_dim(getkey):
     with pytest.raises(
         ValueError, match="`in_size` divisible by `block_size`.*in_size=10, block_size=3"

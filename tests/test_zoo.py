@@ -415,6 +415,34 @@ def test_finetune_rejects_a_different_input_size(full_run):
         zoo.finetune(solver, freeze="middle", progress=False)
 
 
+def test_finetune_moves_a_window_network_to_another_dimension(tmp_path):
+    # The shared MLP carries over with the input scale multiplied by the ratio of the
+    # coordinates' root mean squares (the ball presets draw the radius ~ U[0, 1], so
+    # E|x|^2 = 1/3 and the ratio is sqrt(D / d), the closed form, to the sampling's
+    # accuracy); the readouts are new; the run directory reloads the resized network.
+    window = zoo.ModelConfig(network="window-mlp", window=3, width=8, depth=3, scale=2.0)
+    config = CONFIG.replace(steps=2, eval_every=0, checkpoint_every=0)
+    kwargs = dict(config=config, progress=False, plots=False)
+    solver = zoo.train("allen-cahn-threebody", 6, model=window, **kwargs)
+    out = tmp_path / "d10"
+    tuned = zoo.finetune(
+        solver, dim=10, pde_seed=2, reset="last", freeze="all-but-last", out=out, **kwargs
+    )
+    assert (tuned.pde.dim, tuned.pde.seed, tuned.model.net.in_size) == (10, 2, 10)
+    assert tuned.config.model.scale == pytest.approx(2.0 * math.sqrt(10 / 6), rel=0.03)
+    assert tuned.model.net.scale == tuned.config.model.scale
+    for before, after in zip(solver.model.net.layers, tuned.model.net.layers):
+        assert _same(before, after)  # frozen: still the source's
+    x = jax.random.uniform(jax.random.PRNGKey(4), (3, 10), minval=-0.3, maxval=0.3)
+    np.testing.assert_array_equal(np.asarray(zoo.load(out)(x)), np.asarray(tuned(x)))
+    with pytest.raises(ValueError, match="pass `reset='last'`"):
+        zoo.finetune(solver, dim=10, **kwargs)
+    with pytest.raises(ValueError, match="only a window network"):
+        zoo.finetune(_train(config=config), dim=6, reset="last", **kwargs)
+    with pytest.raises(ValueError, match="`dim` is only for a preset name"):
+        zoo.finetune(solver, pdes.get("allen-cahn-threebody", dim=10), dim=10, **kwargs)
+
+
 @pytest.mark.slow
 def test_float64_unbiased_loss_runs():
     config = CONFIG.replace(steps=3, precision="float64", loss="unbiased", eval_every=0, n_test=16)

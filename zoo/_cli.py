@@ -213,6 +213,8 @@ class Finetune:
     """Preset to fine-tune on (default: the source's PDE)."""
     pde_seed: int | None = None
     """Seed of the new PDE's coefficients (default: the source's)."""
+    dim: Annotated[int | None, arg(metavar="D")] = None
+    """Dimension of the new PDE (default: the source's; another needs a window network)."""
     freeze: Freeze = "none"
     """Layers kept fixed: none, the first or last linear layer, or all but it."""
     reset: Literal["none", "last"] = "none"
@@ -586,7 +588,7 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
     config = source.config.train.replace(**train_given)
     if out is None:
         name = args.pde or (source.config.preset or "pde")
-        out = _default_out(f"finetune-{name}", source.pde.dim)
+        out = _default_out(f"finetune-{name}", args.dim or source.pde.dim)
     solver = finetune(
         source,
         args.pde,
@@ -595,6 +597,7 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
         reset=args.reset,
         head_steps=args.head_steps,
         pde_seed=args.pde_seed,
+        dim=args.dim,
         out=out,
         overwrite=run.overwrite,
         progress=not run.no_progress,

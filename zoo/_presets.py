@@ -633,9 +633,19 @@ def resolve_model(config: ModelConfig, pde) -> ModelConfig:
         return config
     if _periodic(pde.ansatz) is not None:
         return config.replace(scale=1.0)
+    return config.replace(scale=float(1.0 / _rms(pde)))
+
+
+def _rms(pde) -> jax.Array:
     # float32 points whatever `jax_enable_x64` says: the same PDE, the same network.
     x = sample(pde, jax.random.PRNGKey(0), 1000, jnp.float32)
-    return config.replace(scale=float(1.0 / jnp.sqrt(jnp.mean(jnp.square(x)))))
+    return jnp.sqrt(jnp.mean(jnp.square(x)))
+
+
+def coordinate_rms(pde) -> float:
+    """The root mean square of a coordinate at 1000 of `pde`'s interior points (a fixed
+    key, float32 points: the same PDE, the same number)."""
+    return float(_rms(pde))
 
 
 def _periodic(ansatz):

@@ -67,6 +67,7 @@ from ._optim import (
 from ._presets import (
     Preset,
     build_model,
+    coordinate_rms,
     dtype_of,
     get_preset,
     is_protocol,
@@ -1199,6 +1200,7 @@ def finetune(
     reset: str = "none",
     head_steps: int = 0,
     pde_seed: int | None = None,
+    dim: int | None = None,
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: bool = True,
@@ -1232,13 +1234,19 @@ def finetune(
       (docs/concepts/finetuning.md).
     - `pde_seed`: the seed when `pde` is a preset name (or None for a solver trained on a
       preset: another instance of that preset); default the solver's PDE seed.
+    - `dim`: the dimension when `pde` is a preset name (or None for a solver trained on a
+      preset); default the solver's. A window network (`models.WindowMLP`) fine-tunes at
+      another dimension: its shared MLP carries over, with the input scale multiplied by
+      the ratio of the two PDEs' coordinate root mean squares (so it sees the inputs it
+      learned on), and new readouts (`reset="last"`, which this needs).
     - `**overrides`: fields of `zoo.TrainConfig` (`steps=500`, `lr=1e-4`, ...) applied
       on top of `config`, as in `zoo.train` (`steps` without `eval_every` gives ten
       evaluations); `zoo.ModelConfig` fields are refused (the solver's network is kept).
     - the rest as `zoo.train`.
 
-    **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's,
-    an argument would be ignored (`pde_seed` without a preset name, a `ModelConfig`
+    **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's
+    (for a network other than a window network, or without `reset="last"`), an argument
+    would be ignored (`pde_seed` without a preset name, a `ModelConfig`
     field), an override is unknown or refused by `TrainConfig`, or `head_steps` is not
     below `steps`; checked before `out` is created.
     """
@@ -1257,13 +1265,14 @@ def finetune(
     if not isinstance(solver, Solver):
         raise ValueError(f"`solver` must be a `zoo.Solver`, got {type(solver).__name__}.")
     base = solver.config  # None for a `Solver` built by hand around a model.
-    if pde is None and pde_seed is not None and base is not None and base.preset is not None:
+    if pde is None and (pde_seed, dim) != (None, None) and base is not None and base.preset:
         pde = base.preset  # Another instance of the solver's own preset.
-    if pde_seed is not None and not isinstance(pde, str):
-        raise ValueError(
-            f"`pde_seed` is only for a preset name given as `pde` or a solver trained on a "
-            f"preset (got {type(pde).__name__}: the PDE has its own seed), got {pde_seed!r}."
-        )
+    for label, value in (("pde_seed", pde_seed), ("dim", dim)):
+        if value is not None and not isinstance(pde, str):
+            raise ValueError(
+                f"`{label}` is only for a preset name given as `pde` or a solver trained on "
+                f"a preset (got {type(pde).__name__}: the PDE has its own), got {value!r}."
+            )
     if freeze not in FREEZES:
         raise ValueError(f"`freeze` must be one of {list(FREEZES)}, got {freeze!r}.")
     if reset not in ("none", "last"):
@@ -1273,14 +1282,14 @@ def finetune(
         pde = solver.pde
     elif isinstance(pde, str):
         seed = old_seed if pde_seed is None else pde_seed
-        pde = get_preset(pde).run_config(solver.pde.dim, pde_seed=seed).pde.build()
+        pde_dim = solver.pde.dim if dim is None else check_int(dim, "dim")
+        pde = get_preset(pde).run_config(pde_dim, pde_seed=seed).pde.build()
     if not isinstance(pde, pdes.AbstractPDE):
         raise ValueError(f"`pde` must be a `pdes` PDE or a preset name, got {pde!r}.")
+    net = solver.model.net  # The network inside the solver's `models.Constrained`.
+    model_config = base.model if base is not None else ModelConfig()
     if pde.input_dim != solver.input_dim:
-        raise ValueError(
-            f"`pde` has input dimension {pde.input_dim}, but the solver takes "
-            f"{solver.input_dim}: fine-tuning needs the same input size."
-        )
+        net, model_config = _resized(solver, pde, reset)
     if config is None:
         config = base.train if base is not None else TrainConfig()
     config = config.replace(**with_cadence(train_changes))
@@ -1291,7 +1300,7 @@ def finetune(
     run_config = RunConfig(
         preset=preset_name,
         pde=spec,
-        model=base.model if base is not None else ModelConfig(),
+        model=model_config,
         train=config,
         freeze=freeze,
         warmup_freeze="all-but-last" if head_steps else None,
@@ -1299,7 +1308,6 @@ def finetune(
         evaluation=evaluation,
     )
     dtype = dtype_of(config)
-    net = solver.model.net  # The network inside the solver's `models.Constrained`.
     model = models.Constrained(models.zero_last(net) if reset == "last" else net, pde.ansatz)
     model = jax.tree_util.tree_map(
         lambda x: x.astype(dtype) if eqx.is_inexact_array(x) else x, model
@@ -1317,6 +1325,26 @@ def finetune(
     if run_dir is not None:
         ckpt.write_config(run_dir, run_config)
     return _loop(run, progress=progress, until=until, callback=callback, plots=plots)
+
+
+def _resized(solver: Solver, pde, reset: str):
+    """The solver's window network moved to `pde`'s input dimension (`finetune`'s `dim`),
+    with its `zoo.ModelConfig`."""
+    net = solver.model.net
+    if not isinstance(net, models.WindowMLP) or solver.config is None:
+        raise ValueError(
+            f"`pde` has input dimension {pde.input_dim}, but the solver takes "
+            f"{solver.input_dim}: only a window network (`models.WindowMLP`, trained by "
+            f"`zoo`) fine-tunes at another dimension, this solver's is a "
+            f"{type(net).__name__}."
+        )
+    if reset != "last":
+        raise ValueError(
+            "A window network moved to another dimension has new readouts (one per "
+            "window): pass `reset='last'`."
+        )
+    scale = net.scale * coordinate_rms(solver.pde) / coordinate_rms(pde)
+    return net.resized(pde.input_dim, scale=scale), solver.config.model.replace(scale=scale)
 
 
 def _with_head(config: TrainConfig, head_steps: int) -> TrainConfig:
