@@ -327,9 +327,10 @@ class WindowMLP(AbstractField):
         new readout at zero (there is one per window, so none carries over).
 
         $g$ does not depend on the number of inputs: learned at one dimension, it is a
-        start at another (the ball catalogue's pair or triple function is the same at
-        d = 100 and d = 1000; its coordinates shrink like $1/\\sqrt{d}$, so `scale`
-        should grow like $\\sqrt{d}$ to show $g$ the inputs it learned on).
+        start at another (the ball catalogue's pair and triple functions are one
+        function of the window at every d; on the unit ball the coordinates shrink like
+        $1/\\sqrt{d}$, and a `scale` growing like $\\sqrt{d}$ shows $g$ inputs of the
+        size it learned on).
 
         **Raises:** `ValueError` if `window > in_size`.
         """
