@@ -273,7 +273,12 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # triples holds; 600 natural-gradient steps on 9/10 of its parameters in points a
 # step, from the fitted output bias (Allen-Cahn seed 0, error / trivial fit: 300 steps
 # at damping 1e-4 0.102, 600 steps 0.024; damping 1e-3 stays at 1.00, 1e-5 diverged;
-# benchmarks/results/cpu/threebody-window/). Above, the preset's Adam.
+# benchmarks/results/cpu/threebody-window/). Above, the preset's Adam, at the trivial
+# fit: from scratch the window network does not start at d = 1000 (its zero readouts fit
+# only each batch's noise), while fine-tuning allen-cahn-threebody-d100 across dimension
+# (`zoo.finetune(..., dim=1000, reset="last")`) reaches 0.05-0.09 of the trivial fit
+# (benchmarks/results/cpu/threebody-d1000-transfer/). A recipe is a from-scratch config,
+# so that start is documented, not built in.
 def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     # Below d = 3 there is no triple: the PDE refuses such a d with its own message.
     if dim > 128 or dim < 3:
