@@ -530,6 +530,29 @@ def test_three_body_best_recipe_by_dimension():
         assert preset.recipe("best", 129) == (zoo.ModelConfig(), preset.train)
 
 
+def test_wide_best_recipe_by_dimension():
+    # The window network's natural gradient on 200 points a step up to d = 1000 (measured
+    # at d = 100 and 1000), the dense network's Adam above.
+    for name in ("allen-cahn-twobody-wide", "poisson-twobody-wide", "sine-gordon-twobody-wide"):
+        preset = zoo.get_preset(name)
+        for dim in (10, 100, 129, 1000):
+            model, train = preset.recipe("best", dim)
+            assert (model.network, model.window, model.width, model.depth) == (
+                "window-mlp",
+                2,
+                16,
+                4,
+            )
+            assert (train.optimizer, train.estimator, train.warmup) == (
+                "natural-gradient",
+                "exact",
+                None,
+            )
+            assert (train.steps, train.batch, train.damping) == (600, 200, 1e-2)
+        model, train = preset.recipe("best", 1001)
+        assert (model, train) == (zoo.ModelConfig(), preset.train)
+
+
 def test_two_body_best_recipe_by_dimension():
     # Dense one-hidden-layer natural gradient below d = 20, the window network's natural
     # gradient with the exact Laplacian up to d = 1000 (measured there), Adam above.
