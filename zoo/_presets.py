@@ -160,15 +160,18 @@ _KDV_NATURAL_GRADIENT = NATURAL_GRADIENT.replace(
 )
 
 
-def _up_to_128(model: ModelConfig, train: TrainConfig, above: TrainConfig = TrainConfig()):
-    """A `Preset.best`: `(model, train)` at d <= 128, where the natural-gradient recipes
-    were measured (d = 100), and Adam (`above`) on the protocol's network above: the exact
-    operator's d jets per point make a step ~d / 100 times dearer, and a first layer of
-    >= d units (what the two-body fields need, the rank floor) makes it dearer still
+def _up_to(
+    max_dim: int, model: ModelConfig, train: TrainConfig, above: TrainConfig = TrainConfig()
+):
+    """A `Preset.best`: `(model, train)` at d <= `max_dim`, where the natural-gradient
+    recipe was measured, and Adam (`above`) on the protocol's network above. For the dense
+    networks `max_dim` is 128 (measured at d = 100): the exact operator's d jets per point
+    make a step ~d / 100 times dearer, and a first layer of >= d units (what the two-body
+    fields need, the rank floor) makes it dearer still
     (benchmarks/natural_gradient_step.py: ~15 s a step at d = 1000)."""
 
     def best(dim: int) -> tuple[ModelConfig, TrainConfig]:
-        return (model, train) if dim <= 128 else (ModelConfig(), above)
+        return (model, train) if dim <= max_dim else (ModelConfig(), above)
 
     return best
 
@@ -306,8 +309,8 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # Sine-Gordon 1.1e-2 to 2.5e-2 (Adam 1.9e-2 to 3.7e-2), each run a little low. The
 # protocol's 4 x 128 network, not one hidden layer: a radial field f(|x|^2) needs a layer
 # to form |x|^2 and another for f (one hidden layer of 256: 24% low).
-_PARABOLIC_BEST = _up_to_128(
-    ModelConfig(), _NATURAL_GRADIENT_800.replace(eval_every=200, checkpoint_every=200)
+_PARABOLIC_BEST = _up_to(
+    128, ModelConfig(), _NATURAL_GRADIENT_800.replace(eval_every=200, checkpoint_every=200)
 )
 
 
@@ -330,16 +333,13 @@ _PARABOLIC_BEST = _up_to_128(
 # ~0.17 s there): PDE seeds 0-2 of the three PDEs at d = 1000 end at 0.0096-0.0236 of the
 # trivial fit in ~100 s, where the dense network's Adam, the recipe above, ends at 0.61
 # (Allen-Cahn seed 0, 89 s; the window network 0.011; benchmarks/results/cpu/wide-d1000/).
-_WIDE_WINDOW = (
+_WIDE_BEST = _up_to(
+    1000,
     ModelConfig(network="window-mlp", window=2, width=16, depth=4),
     NATURAL_GRADIENT.replace(
         steps=600, warmup=None, batch=200, damping=1e-2, eval_every=50, checkpoint_every=100
     ),
 )
-
-
-def _WIDE_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
-    return _WIDE_WINDOW if dim <= 1000 else (ModelConfig(), TrainConfig())
 
 
 def _kdv_highdim_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
@@ -474,7 +474,7 @@ _PRESETS = {
             # The two-body natural-gradient recipe: u(0, 0) within 0.18%, 1.4% and 1.0% of
             # the Monte Carlo value (d = 100, training seeds 0-2, ~290 s each on two CPU
             # cores; Adam's 10 000 steps: 5.1%). The one-hidden-layer network not tried.
-            best=_up_to_128(ModelConfig(), NATURAL_GRADIENT),
+            best=_up_to(128, ModelConfig(), NATURAL_GRADIENT),
         ),
         Preset(
             "hjb-lin",
@@ -490,7 +490,7 @@ _PRESETS = {
             # at 0.081-0.083 with the 4 x 128 network (~290 s on two CPU cores) and at
             # 0.045-0.046 with one hidden layer of 256 units (~180 s; d = 100, training
             # seeds 0 and 1): a quadratic in x, as the two-body fields nearly are.
-            best=_up_to_128(TWOBODY_MODEL, NATURAL_GRADIENT),
+            best=_up_to(128, TWOBODY_MODEL, NATURAL_GRADIENT),
         ),
     ]
 }
