@@ -1204,6 +1204,13 @@ CASES = [
         "scale",
         r"positive and finite.*got 0\.0",
     ),
+    T(
+        "models.WindowMLP",
+        "centred=1",
+        lambda: models.WindowMLP(4, 2, centred=1, key=KEY),
+        "centred",
+        r"must be a bool, got 1",
+    ),
     C(
         "models.MLP.__call__",
         "x of shape (4,) for in_size 3",

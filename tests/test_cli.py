@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import math
 import os
 import re
 import signal
@@ -272,6 +273,22 @@ def test_finetune(cli_run, tmp_path, capsys):
     proc = in_process(capsys, "finetune", out, "--dim", "6", *flags, "--out", tmp_path / "d6")
     assert_one_line_error(proc, "only a window network (`models.WindowMLP`", code=1)
     assert not (tmp_path / "d6").exists()
+    # --readouts: the output layer alone, from zero, by Gauss-Newton steps on more points
+    # than it has parameters (this dense network's: width + 1).
+    flags = ("--readouts", "--steps", "2", "--n-test", "64", "--no-progress", "--no-plots")
+    proc = in_process(capsys, "finetune", out, *flags, "--out", tmp_path / "readouts")
+    assert proc.returncode == 0, proc.stderr
+    config = zoo.load(tmp_path / "readouts").config
+    n_out = zoo.load(out).config.model.width + 1
+    assert (config.freeze, config.train.optimizer, config.train.steps) == (
+        "all-but-last",
+        "natural-gradient",
+        2,
+    )
+    assert config.train.batch == 16 * math.ceil(1.5 * n_out / 16)
+    proc = in_process(capsys, "finetune", out, *flags, "--reset", "last", "--out", tmp_path / "r2")
+    assert_one_line_error(proc, "--readouts sets what trains itself", code=2)
+    assert not (tmp_path / "r2").exists()
 
 
 def test_non_finite_loss(tmp_path, capsys):

@@ -316,6 +316,35 @@ def test_window_mlp_resized_keeps_the_shared_mlp_at_another_input_size(getkey):
         net.resized(2, scale=1.0)
 
 
+def test_window_mlp_centred_reads_out_g_minus_its_value_at_zero(getkey):
+    # Reference: the uncentred network with the same parameters, less the readout applied
+    # to g(0) in every window, a constant: the same derivatives, the value shifted.
+    d, w, m = 7, 3, 2
+    net = _window(getkey(), d, w, 8, 3, m, 1.5)
+    net = eqx.tree_at(lambda n: n.readout.weight, net, jax.random.normal(getkey(), (1, 5 * m)))
+    # Nonzero biases (they start at zero, and then g(0) = 0), as after training.
+    biases = [jax.random.normal(getkey(), layer.bias.shape) for layer in net.layers]
+    net = eqx.tree_at(lambda n: [layer.bias for layer in n.layers], net, biases)
+    cen = models.WindowMLP(d, w, 8, 3, m, scale=1.5, centred=True, key=getkey())
+    cen = eqx.tree_at(lambda n: (n.layers, n.readout), cen, (net.layers, net.readout))
+    g0 = jnp.zeros(w)
+    for layer in net.layers:
+        g0 = jnp.tanh(layer.weight @ g0 + layer.bias)
+    shift = sum(net.readout.weight[0, i * m : (i + 1) * m] @ g0 for i in range(d - w + 1))
+    x = jax.random.normal(getkey(), (d,))
+    assert jnp.allclose(cen(x), net(x) - shift, rtol=1e-12)
+    assert not jnp.allclose(cen(x), net(x))
+    hess = jax.hessian(net)(x)
+    assert jnp.allclose(jax.hessian(cen)(x), hess, rtol=1e-12)
+    # The engine's exact Laplacian (row-sparse jets) of the centred network: its trace.
+    lap = stde.estimate(stde.Laplacian(), cen, x)
+    assert jnp.allclose(lap, jnp.trace(hess), rtol=1e-10)
+    assert cen.hyperparameters()["centred"] is True
+    assert net.resized(9, scale=1.0).centred is False
+    assert cen.resized(9, scale=1.0).centred is True
+    assert net.resized(9, scale=1.0, centred=True).centred is True
+
+
 def test_shared_mlp_requires_divisible_dim(getkey):
     with pytest.raises(
         ValueError, match="`in_size` divisible by `block_size`.*in_size=10, block_size=3"

@@ -117,14 +117,13 @@ def test_a_failed_float32_factorisation_retries_with_ten_times_the_damping(point
     assert not jnp.all(jnp.isfinite(cho_factor(gram + 1e-6 * lam * eye)[0]))
     zero = {"w": jnp.zeros(100, f32)}
     got = woodbury_direction({"w": jac}, r, zero, damping=1e-6, momentum=0.0)["w"]
+
     def distance(damping):
         return float(jnp.linalg.norm(got - step(damping)) / jnp.linalg.norm(got))
 
     assert distance(1e-5) < 1e-2 and distance(1e-4) > 5e-2
     # A Gram matrix that is not finite stays so: no damping hides it.
-    bad = woodbury_direction(
-        {"w": jac.at[0, 0].set(jnp.nan)}, r, zero, damping=1e-6, momentum=0.0
-    )
+    bad = woodbury_direction({"w": jac.at[0, 0].set(jnp.nan)}, r, zero, damping=1e-6, momentum=0.0)
     assert not jnp.all(jnp.isfinite(bad["w"]))
 
 

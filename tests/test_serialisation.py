@@ -22,6 +22,12 @@ def _rebuildable(key):
         "mlp": models.MLP(3, 8, 3, "silu", key=k1),
         "shared": models.SharedMLP(4, 2, 8, 2, key=k1),
         "window": models.WindowMLP(5, 2, 8, 3, 2, scale=3.0, key=k2),
+        # Centred, with a nonzero readout: a load that dropped `centred` would shift it.
+        "window-centred": eqx.tree_at(
+            lambda n: n.readout.weight,
+            models.WindowMLP(5, 2, 8, 3, 2, scale=3.0, centred=True, key=k2),
+            jax.random.normal(k3, (1, 8)),
+        ),
         "residual-ball": models.Constrained(
             models.ResidualMLP(3, 8, 3, key=k2), stde.BallAnsatz(radius=2.0)
         ),

@@ -16,6 +16,7 @@ import pytest
 
 import models
 import pdes
+import stde
 import zoo
 from zoo import _evaluate
 
@@ -416,10 +417,8 @@ def test_finetune_rejects_a_different_input_size(full_run):
 
 
 def test_finetune_moves_a_window_network_to_another_dimension(tmp_path):
-    # The shared MLP carries over with the input scale multiplied by the ratio of the
-    # coordinates' root mean squares (the ball presets draw the radius ~ U[0, 1], so
-    # E|x|^2 = 1/3 and the ratio is sqrt(D / d), the closed form, to the sampling's
-    # accuracy); the readouts are new; the run directory reloads the resized network.
+    # The shared MLP carries over with its input scale, centred; the readouts are new;
+    # the run directory reloads the resized network.
     window = zoo.ModelConfig(network="window-mlp", window=3, width=8, depth=3, scale=2.0)
     config = CONFIG.replace(steps=2, eval_every=0, checkpoint_every=0)
     kwargs = dict(config=config, progress=False, plots=False)
@@ -429,8 +428,9 @@ def test_finetune_moves_a_window_network_to_another_dimension(tmp_path):
         solver, dim=10, pde_seed=2, reset="last", freeze="all-but-last", out=out, **kwargs
     )
     assert (tuned.pde.dim, tuned.pde.seed, tuned.model.net.in_size) == (10, 2, 10)
-    assert tuned.config.model.scale == pytest.approx(2.0 * math.sqrt(10 / 6), rel=0.03)
-    assert tuned.model.net.scale == tuned.config.model.scale
+    assert tuned.config.model.scale == tuned.model.net.scale == 2.0
+    assert tuned.config.model.centred and tuned.model.net.centred
+    assert not solver.model.net.centred
     for before, after in zip(solver.model.net.layers, tuned.model.net.layers):
         assert _same(before, after)  # frozen: still the source's
     x = jax.random.uniform(jax.random.PRNGKey(4), (3, 10), minval=-0.3, maxval=0.3)
@@ -441,6 +441,34 @@ def test_finetune_moves_a_window_network_to_another_dimension(tmp_path):
         zoo.finetune(_train(config=config), dim=6, reset="last", **kwargs)
     with pytest.raises(ValueError, match="`dim` is only for a preset name"):
         zoo.finetune(solver, pdes.get("allen-cahn-threebody", dim=10), dim=10, **kwargs)
+
+
+def test_fit_readouts_recovers_readouts_that_solve_the_pde(getkey):
+    # Known answer: a PDE whose solution is the source's shared MLP at another dimension
+    # with readouts of our choosing, u* = (1 - |x|^2) (b + sum_i a_i g(x_i, x_{i+1})).
+    # The field is linear in the readouts, so Poisson's least-squares fit is one
+    # Gauss-Newton step; Allen-Cahn's (nonlinear) takes a few from zero.
+    window = zoo.ModelConfig(network="window-mlp", window=2, width=8, depth=3, scale=2.0)
+    config = CONFIG.replace(steps=2, eval_every=0, checkpoint_every=0)
+    source = zoo.train("poisson-twobody", 5, model=window, config=config, progress=False)
+    net = source.model.net.resized(9, scale=2.0)
+    dtype = net.readout.weight.dtype
+    normal = lambda shape: jax.random.normal(getkey(), shape, dtype)  # noqa: E731
+    biases = [0.5 * normal(layer.bias.shape) for layer in net.layers]
+    net = eqx.tree_at(lambda n: [layer.bias for layer in n.layers], net, biases)
+    readout = (normal((1, 8)), jnp.array([0.7], dtype))
+    net = eqx.tree_at(lambda n: (n.readout.weight, n.readout.bias), net, readout)
+    source = eqx.tree_at(lambda s: s.model.net.layers, source, net.layers)
+    truth = models.Constrained(net, stde.BallAnsatz())
+    x = pdes.get("poisson-twobody", dim=9).sample_interior(getkey(), 256)
+    for nonlinearity, steps in ((None, 1), (lambda u, grad: u - u**3, 3)):
+        pde = pdes.CustomPDE(9, stde.Laplacian(), nonlinearity=nonlinearity, exact_solution=truth)
+        tuned = zoo.fit_readouts(source, pde, steps=steps, n_test=256, progress=False, plots=False)
+        assert tuned.model.net.centred and tuned.config.train.batch == 16  # 1.5 x 9 params
+        rel = jnp.linalg.norm(tuned(x) - jax.vmap(truth)(x)) / jnp.linalg.norm(jax.vmap(truth)(x))
+        assert rel < 1e-4, (steps, rel)
+    with pytest.raises(ValueError, match="`points_per_parameter` must be a number > 1"):
+        zoo.fit_readouts(source, pde, points_per_parameter=1.0)
 
 
 @pytest.mark.slow

@@ -32,6 +32,7 @@ from ._trainer import (
     NonFiniteLossError as NonFiniteLossError,
     RollbackWarning as RollbackWarning,
     finetune as finetune,
+    fit_readouts as fit_readouts,
     resume as resume,
     train as train,
 )

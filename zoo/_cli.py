@@ -133,7 +133,7 @@ def _config_flags(info: StructTypeInfo):
 
 
 TrainFlags = Annotated[TrainConfig, OmitArgPrefixes, tyro.conf.FlagConversionOff]
-ModelFlags = Annotated[ModelConfig, OmitArgPrefixes]
+ModelFlags = Annotated[ModelConfig, OmitArgPrefixes, tyro.conf.FlagConversionOff]
 Dir = Annotated[str | None, arg(metavar="DIR")]
 
 
@@ -222,6 +222,10 @@ class Finetune:
     head_steps: int = 0
     """Train the output layer alone for this many of the steps first (with --reset last:
     how to fine-tune a natural-gradient solver)."""
+    readouts: bool = False
+    """Refit the output layer alone by Gauss-Newton, every other layer kept
+    (zoo.fit_readouts: 3 steps on 1.5 points per output-layer parameter; train flags
+    change it). For a window network at another dimension or on another instance."""
     run: OmitArgPrefixes[RunFlags] = RunFlags()
     train: TrainFlags = TrainConfig()
     """The source's training config; each flag given changes that field alone (the
@@ -578,7 +582,7 @@ def _cmd_eval(args) -> int:
 
 def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
     from ._solver import load
-    from ._trainer import finetune
+    from ._trainer import finetune, fit_readouts
 
     train_given = with_cadence(_given(argv, args.train))
     _x64_if(train_given.get("precision"))
@@ -589,13 +593,7 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
     if out is None:
         name = args.pde or (source.config.preset or "pde")
         out = _default_out(f"finetune-{name}", args.dim or source.pde.dim)
-    solver = finetune(
-        source,
-        args.pde,
-        config=config,
-        freeze=args.freeze,
-        reset=args.reset,
-        head_steps=args.head_steps,
+    common = dict(
         pde_seed=args.pde_seed,
         dim=args.dim,
         out=out,
@@ -604,6 +602,23 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
         plots=not run.no_plots,
         until=run.until,
     )
+    if args.readouts:
+        if (args.freeze, args.reset, args.head_steps) != ("none", "none", 0):
+            raise CLIError(
+                "--readouts sets what trains itself (the output layer, from zero): drop "
+                "--freeze, --reset and --head-steps."
+            )
+        solver = fit_readouts(source, args.pde, **common, **train_given)
+    else:
+        solver = finetune(
+            source,
+            args.pde,
+            config=config,
+            freeze=args.freeze,
+            reset=args.reset,
+            head_steps=args.head_steps,
+            **common,
+        )
     solver.card.setdefault("run_dir", str(out))
     if _report_moved(solver, out):
         return 1

@@ -334,6 +334,10 @@ class ModelConfig:
     dimension; a dense first layer gets this from its fan-in, a window of a few
     coordinates does not (in the unit ball a coordinate is ~ 1 / sqrt(3 d)). A run
     resolves it when it starts and writes the number to its config.json."""
+    centred: bool = False
+    """`"window-mlp"` only: read out $g - g(0)$ in place of $g$ (`models.WindowMLP`): the
+    same functions, better-conditioned readouts where the coordinates are small; what
+    `zoo.finetune` gives a window network it moves to another dimension."""
     num_frequencies: int = 1
     """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
     coordinate (an int >= 1)."""
@@ -343,6 +347,8 @@ class ModelConfig:
             _positive_int(self, name)
         if self.scale is not None:
             _number(self, "scale", lambda v: 0 < v < math.inf, "None or a positive finite number")
+        if not isinstance(self.centred, bool):
+            raise ValueError(f"`ModelConfig.centred` must be a bool, got {self.centred!r}.")
         _choices(self)
 
     def replace(self, **changes) -> "ModelConfig":

@@ -228,7 +228,12 @@ def _network(cfg: ModelConfig, in_size: int, dtype, key):
         return models.ResidualMLP(in_size, **common)
     if cfg.network == "window-mlp":
         return models.WindowMLP(
-            in_size, window=cfg.window, features=cfg.features, scale=cfg.scale, **common
+            in_size,
+            window=cfg.window,
+            features=cfg.features,
+            scale=cfg.scale,
+            centred=cfg.centred,
+            **common,
         )
     return models.MLP(in_size, **common)
 
