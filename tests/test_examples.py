@@ -291,3 +291,26 @@ def test_plot_reference_point_script(tmp_path):
     bare = run_dir("c", "allen-cahn-twobody", [{"step": 1, "time_s": 1.0, "rel_l2": 0.1}])
     proc = run_python(script, bare, "--out", str(tmp_path / "x.png"))
     assert proc.returncode != 0 and "logged no value at a reference point" in proc.stderr
+
+
+@pytest.mark.slow  # a script in a fresh process; run by name in CI (.ci/run)
+def test_dimension_transfer_script_fits_the_readouts(tmp_path):
+    """`scripts/dimension_transfer.py`: the shipped d = 100 Poisson solver's pair function
+    with its readouts fitted at d = 150 on another PDE seed solves that instance (the
+    independent reference: the exact solution on the test points, through the trivial
+    fit); a second invocation reuses the finished run."""
+    import json
+
+    import zoo
+
+    script = ROOT / "scripts" / "dimension_transfer.py"
+    args = ["--presets", "poisson-twobody", "--pde-seeds", "1", "--dim", "150", "--steps", "2"]
+    args += ["--source", "poisson-twobody-d100", "--n-test", "1000", "--runs", str(tmp_path)]
+    args += ["--no-progress"]
+    proc = run_python(script, *args)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = json.loads((tmp_path / "transfer-d150.json").read_text())
+    assert row["seed"] == 1 and row["ratio"] < 0.01, row
+    assert zoo.load(tmp_path / "poisson-twobody-d150-p1").model.net.centred
+    again = run_python(script, *args)
+    assert again.returncode == 0 and "finished, reusing" in again.stdout, again.stderr[-3000:]
