@@ -417,8 +417,10 @@ def test_finetune_rejects_a_different_input_size(full_run):
 
 
 def test_finetune_moves_a_window_network_to_another_dimension(tmp_path):
-    # The shared MLP carries over with its input scale, centred; the readouts are new;
-    # the run directory reloads the resized network.
+    # The shared MLP carries over with the input scale multiplied by the ratio of the
+    # coordinates' root mean squares (the ball presets draw the radius ~ U[0, 1], so
+    # E|x|^2 = 1/3 and the ratio is sqrt(D / d), the closed form, to the sampling's
+    # accuracy); the readouts are new; the run directory reloads the resized network.
     window = zoo.ModelConfig(network="window-mlp", window=3, width=8, depth=3, scale=2.0)
     config = CONFIG.replace(steps=2, eval_every=0, checkpoint_every=0)
     kwargs = dict(config=config, progress=False, plots=False)
@@ -428,9 +430,9 @@ def test_finetune_moves_a_window_network_to_another_dimension(tmp_path):
         solver, dim=10, pde_seed=2, reset="last", freeze="all-but-last", out=out, **kwargs
     )
     assert (tuned.pde.dim, tuned.pde.seed, tuned.model.net.in_size) == (10, 2, 10)
-    assert tuned.config.model.scale == tuned.model.net.scale == 2.0
-    assert tuned.config.model.centred and tuned.model.net.centred
-    assert not solver.model.net.centred
+    assert tuned.config.model.scale == pytest.approx(2.0 * math.sqrt(10 / 6), rel=0.03)
+    assert tuned.model.net.scale == tuned.config.model.scale
+    assert not (tuned.model.net.centred or tuned.config.model.centred)
     for before, after in zip(solver.model.net.layers, tuned.model.net.layers):
         assert _same(before, after)  # frozen: still the source's
     x = jax.random.uniform(jax.random.PRNGKey(4), (3, 10), minval=-0.3, maxval=0.3)
@@ -464,7 +466,10 @@ def test_fit_readouts_recovers_readouts_that_solve_the_pde(getkey):
     for nonlinearity, steps in ((None, 1), (lambda u, grad: u - u**3, 3)):
         pde = pdes.CustomPDE(9, stde.Laplacian(), nonlinearity=nonlinearity, exact_solution=truth)
         tuned = zoo.fit_readouts(source, pde, steps=steps, n_test=256, progress=False, plots=False)
-        assert tuned.model.net.centred and tuned.config.train.batch == 16  # 1.5 x 9 params
+        # Moved with the scale kept (the truth's), centred; 16 >= 1.5 x 9 parameters.
+        assert tuned.model.net.centred and tuned.config.model.centred
+        assert tuned.model.net.scale == tuned.config.model.scale == 2.0
+        assert tuned.config.train.batch == 16 and tuned.config.freeze == "all-but-last"
         rel = jnp.linalg.norm(tuned(x) - jax.vmap(truth)(x)) / jnp.linalg.norm(jax.vmap(truth)(x))
         assert rel < 1e-4, (steps, rel)
     with pytest.raises(ValueError, match="`points_per_parameter` must be a number > 1"):

@@ -67,6 +67,7 @@ from ._optim import (
 from ._presets import (
     Preset,
     build_model,
+    coordinate_rms,
     dtype_of,
     get_preset,
     is_protocol,
@@ -1235,12 +1236,10 @@ def finetune(
       preset: another instance of that preset); default the solver's PDE seed.
     - `dim`: the dimension when `pde` is a preset name (or None for a solver trained on a
       preset); default the solver's. A window network (`models.WindowMLP`) fine-tunes at
-      another dimension: its shared MLP carries over with its input scale, centred
-      (`centred=True`), with new readouts (`reset="last"`, which this needs). Its
-      readouts are then a linear least-squares problem where the PDE is linear: a
-      natural-gradient run on the output layer alone (`freeze="all-but-last"`) with more
-      points a step than readouts, `momentum=0`, `lr=1`, `schedule="constant"` solves
-      it in a step or two (docs/concepts/finetuning.md).
+      another dimension: its shared MLP carries over, with the input scale multiplied by
+      the ratio of the two PDEs' coordinate root mean squares (so it sees the inputs it
+      learned on), and new readouts (`reset="last"`, which this needs). To fit only the
+      readouts there, `zoo.fit_readouts` (which keeps the scale).
     - `**overrides`: fields of `zoo.TrainConfig` (`steps=500`, `lr=1e-4`, ...) applied
       on top of `config`, as in `zoo.train` (`steps` without `eval_every` gives ten
       evaluations); `zoo.ModelConfig` fields are refused (the solver's network is kept).
@@ -1365,7 +1364,8 @@ def fit_readouts(
     target = _target_pde(solver, pde, pde_seed, dim)
     net = solver.model.net
     if isinstance(net, models.WindowMLP) and target.input_dim != net.in_size:
-        net = net.resized(target.input_dim, scale=net.scale)  # for its size only
+        solver = _moved(solver, target)
+        net = solver.model.net
     last = eqx.filter(net, models.trainable_spec(net, "last"))
     n_params = sum(a.size for a in jax.tree_util.tree_leaves(last))
     settings = dict(
@@ -1383,6 +1383,22 @@ def fit_readouts(
         checkpoint_every=steps,
     )
     return finetune(solver, target, reset="last", freeze="all-but-last", **{**settings, **kwargs})
+
+
+def _moved(solver: Solver, pde) -> Solver:
+    """`solver`'s window network at `pde`'s input dimension for `fit_readouts`: the input
+    scale kept and centred (see there), the readouts new; `finetune` then starts from it
+    as from a solver of that dimension."""
+    if solver.config is None:
+        raise ValueError("`fit_readouts` moves only a window network trained by `zoo`.")
+    net = solver.model.net
+    # The scale is kept: the catalogue's window functions are one function of x in every
+    # dimension (exact least squares over the readouts, two-body d = 100 -> 1000: 0.0001
+    # of the trivial fit kept, 0.117 with `finetune`'s rms-ratio rule). Centred, so that
+    # the readouts' Gauss-Newton system is well conditioned (`models.WindowMLP`).
+    moved = net.resized(pde.input_dim, scale=net.scale, centred=True)
+    config = solver.config.replace(model=solver.config.model.replace(centred=True))
+    return Solver(models.Constrained(moved, solver.model.ansatz), pde, config, solver.card)
 
 
 def _target_pde(solver: Solver, pde, pde_seed, dim) -> pdes.AbstractPDE:
@@ -1424,14 +1440,8 @@ def _resized(solver: Solver, pde, reset: str):
             "A window network moved to another dimension has new readouts (one per "
             "window): pass `reset='last'`."
         )
-    # The scale is kept: the catalogue's window functions are one function of x in every
-    # dimension, so g must see x as it did. (Scaling by the ratio of the coordinates' rms,
-    # to show g inputs of the size it learned on, fits the readouts far worse: two-body
-    # d = 100 -> 1000, exact least squares over the readouts, 0.117 of the trivial fit
-    # against 0.0001.) Centred, so that the readouts' Gauss-Newton system is well
-    # conditioned where the coordinates are small (`models.WindowMLP`).
-    model = solver.config.model.replace(scale=net.scale, centred=True)
-    return net.resized(pde.input_dim, scale=net.scale, centred=True), model
+    scale = net.scale * coordinate_rms(solver.pde) / coordinate_rms(pde)
+    return net.resized(pde.input_dim, scale=scale), solver.config.model.replace(scale=scale)
 
 
 def _with_head(config: TrainConfig, head_steps: int) -> TrainConfig:
