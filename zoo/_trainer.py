@@ -1340,11 +1340,15 @@ def fit_readouts(
     What it is for: a window network (`models.WindowMLP`) learned on one instance or
     dimension of a PDE family whose solution is a sum of one window function with
     instance-specific weights (the ball catalogue's two- and three-body PDEs): only its
-    readouts are the instance. Moved to another dimension it is centred with its input
-    scale kept (`zoo.finetune`'s `dim`). Measured (docs/results.md): two-body window
-    networks trained at d = 100 (~20 s each), their readouts fitted at d = 10 000 on
-    15 008 points a step, end at 0.0003-0.0015 of the trivial fit (Poisson, Sine-Gordon,
-    three steps of ~60 s on two CPU cores).
+    readouts are the instance. Moved to another dimension (`dim`, or a `pde` of another
+    input dimension) it keeps its input scale, since the window function is one function
+    of x at every d (not `finetune`'s rms-ratio rule), and is centred
+    (`models.WindowMLP`). Measured (docs/results.md): two-body window networks trained at
+    d = 100 (~20 s each), their readouts fitted at d = 1000, end at 0.00007-0.00037 of
+    the trivial fit in 5-11 s; at d = 10 000 (15 008 points a step, ~60 s a step on two
+    CPU cores) Poisson and Sine-Gordon at 0.0003-0.0015 after three steps, Allen-Cahn at
+    0.00026-0.021 after six. Where the window function is not accurate enough (the
+    three-body PDEs at d = 1000), the readouts alone are not either: use `zoo.finetune`.
 
     **Arguments:** `solver`, `pde`, `pde_seed`, `dim` as `zoo.finetune`; `steps` (an int
     >= 1); `points_per_parameter` (> 1; the batch is rounded up to a multiple of 16);
