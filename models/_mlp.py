@@ -258,8 +258,8 @@ class WindowMLP(AbstractField):
     Jacobian columns lose their common part. Where the coordinates are small (the unit
     ball in high d) every window sees nearly $g(0)$, so without centring all $n - w + 1$
     readout columns are nearly one column, and a Gauss-Newton system over the readouts
-    is too ill-conditioned for float32 (fitting the readouts of a d = 1000 network at
-    d = 10 000 that way: 0.065 of the trivial fit uncentred, 0.0002 centred).
+    is too ill-conditioned for float32 (fitting the readouts of a d = 100 network at
+    d = 1000 that way, Poisson: 0.065 of the trivial fit uncentred, 0.0002 centred).
 
     `depth` linear layers in total, readout included (>= 2): `depth=3` is
     $w \\to$ `width` $\\to m \\to$ readout. The inputs of $g$ are multiplied by `scale`

@@ -14,9 +14,9 @@ only the weights c_i are the instance. So for each preset and PDE seed this scri
    output layer alone, each on `--batch-ratio` times as many fresh points as readouts,
    exact Laplacian). The residual is linear in the readouts for Poisson, so one step is
    the least-squares fit and the next refines the float32 solve; Allen-Cahn's steps
-   are Newton steps from the zero readouts, and where |u| is large its cubic takes up
-   to six (at d = 10 000 three left PDE seeds 1, 2 and 4 at 0.3-22x the trivial fit,
-   falling about tenfold a step), hence six by default.
+   are Newton steps from the zero readouts, slow where |u| is large (at d = 10 000 three
+   left PDE seeds 1, 2 and 4 at 1.2-22x the trivial fit, six at 0.0044-0.021, the error
+   falling 3-5x a step), hence six by default.
 
 With `--source` one given solver (a pretrained name or run directory) is moved instead.
 The table gives both runs' errors and times (the transfer's time is the whole cost of the

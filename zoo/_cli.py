@@ -224,7 +224,7 @@ class Finetune:
     how to fine-tune a natural-gradient solver)."""
     readouts: bool = False
     """Refit the output layer alone by Gauss-Newton, every other layer kept
-    (zoo.fit_readouts: 3 steps on 1.5 points per output-layer parameter; train flags
+    (zoo.fit_readouts: 6 steps on 1.5 points per output-layer parameter; train flags
     change it). For a window network at another dimension or on another instance."""
     run: OmitArgPrefixes[RunFlags] = RunFlags()
     train: TrainFlags = TrainConfig()

@@ -337,7 +337,7 @@ class ModelConfig:
     centred: bool = False
     """`"window-mlp"` only: read out $g - g(0)$ in place of $g$ (`models.WindowMLP`): the
     same functions, better-conditioned readouts where the coordinates are small; what
-    `zoo.finetune` gives a window network it moves to another dimension."""
+    `zoo.fit_readouts` gives a window network it moves to another dimension."""
     num_frequencies: int = 1
     """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
     coordinate (an int >= 1)."""

@@ -1328,9 +1328,10 @@ def fit_readouts(
     The field is linear in the output layer, so for a linear PDE its residual is linear
     in those parameters: the least-squares fit over enough points is one Gauss-Newton
     step (the next ones refine its float32 solve), and a nonlinear one converges in a
-    few Newton-like steps from the zero readouts: Sine-Gordon in three, Allen-Cahn's
-    cubic in up to six where $|u|$ is large (two-body at d = 10 000, where the error
-    fell about tenfold a step from the third on), hence the default of 6. This is
+    few Newton-like steps from the zero readouts: Sine-Gordon in three; Allen-Cahn's
+    cubic is slower where $|u|$ is large (two-body at d = 10 000, PDE seeds 1, 2, 4:
+    the error fell 3-5x a step from the third on and was still 0.0044-0.021 of the
+    trivial fit after six), hence the default of 6, which is no guarantee there. This is
     `zoo.finetune` with `reset="last"` (from zero), `freeze="all-but-last"`, and
     `steps` natural-gradient steps with the exact operator on `points_per_parameter`
     times as many fresh points as the output layer has parameters (so each step solves
