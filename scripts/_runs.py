@@ -59,6 +59,12 @@ def _check_same_run(run_dir, preset, dim, config, pde_seed, recipe, model) -> No
     stored = json.loads((run_dir / CONFIG).read_text())
     # A rollback rewrites the stored rate and rollback count: the same run all the same.
     rewritten = ("train.lr", "train.rollbacks")
+    if wanted.train.source_dim is not None:
+        # A fit of the readouts of a network trained at another dimension is written as
+        # `zoo.fit_readouts` writes it: that network moved (centred), its output layer
+        # alone trained, and where it came from.
+        wanted = wanted.replace(model=wanted.model.replace(centred=True), freeze="all-but-last")
+        rewritten += ("init_from",)
     differ = [
         f"{k}: {a!r} there, {b!r} here"
         for k, (a, b) in stored_differences(stored, wanted).items()

@@ -67,6 +67,12 @@ def ratio(s):
     return None if not trivial or error(s) is None else error(s) / trivial
 
 
+def wall(s):
+    """The run's training time, with its source's where it fitted the readouts of a
+    network trained at another dimension (`TrainConfig.source_dim`)."""
+    return s["train_time_s"] + (s.get("source_train_time_s") or 0.0)
+
+
 def group_rows(summaries):
     groups = {}
     for s in summaries:
@@ -85,7 +91,7 @@ def group_rows(summaries):
             f"| {name} | {dim} | {recipe} | {len(runs)} | {fmt(statistics.median(errs))} "
             f"| {fmt(max(errs))} | {fmt(statistics.median(ratios) if has_ratio else None, '.3g')} "
             f"| {fmt(max(ratios) if has_ratio else None, '.3g')} | {fmt(pub)} "
-            f"| {statistics.median(r['train_time_s'] for r in runs):.0f} s |"
+            f"| {statistics.median(wall(r) for r in runs):.0f} s |"
         )
     return lines
 
@@ -109,7 +115,7 @@ def table(summaries) -> str:
             f"| {r['preset']} | {r['pde']['dim']} | {r['recipe']} | {r['pde']['seed']} "
             f"| {fmt(error(r))} | {fmt(r.get('rel_l2_min'))} | {fmt(r.get('trivial_rel_l2'))} "
             f"| {fmt(ratio(r), '.3g')} | {r['steps']} "
-            f"| {r['train_time_s']:.0f} s |"
+            f"| {wall(r):.0f} s |"
         )
     return "\n".join(lines) + "\n"
 
@@ -132,7 +138,10 @@ def plot(runs, path):
                 continue
             shown.add(s["recipe"])
             trivial = s.get("trivial_rel_l2") or 1.0
-            pts = [(r["time_s"], error(r) / trivial) for r in records if error(r) is not None]
+            start = wall(s) - s["train_time_s"]  # the source's time first, if any
+            pts = [
+                (start + r["time_s"], error(r) / trivial) for r in records if error(r) is not None
+            ]
             if not pts:
                 continue
             ax.plot(*zip(*pts), marker=".", color=colours[s["recipe"]], alpha=0.7, lw=1)

@@ -33,6 +33,13 @@ def test_summary_off_protocol_labels_the_published_figure(shipped_solver, capsys
     out = _summary(shipped_solver, summary_card(None), capsys, tuned)
     assert "3.50e-03" not in out
     assert "not the published protocol's setting" in out
+    # The readouts of a network trained at another dimension (`TrainConfig.source_dim`):
+    # a recipe, so the bar is shown, and the source's time beside the fit's.
+    train = tuned.train.replace(source_dim=20)
+    card = summary_card(None) | {"source_train_time_s": 21.4, "its_per_s": 0.25}
+    out = _summary(shipped_solver, card, capsys, tuned.replace(train=train))
+    assert "3.50e-03   (the protocol's figure, another random instance" in out
+    assert "(after 21 s at d=20), 4 s/it" in out
 
 
 def test_summary_in_protocol_prints_the_published_figure(shipped_solver, capsys):

@@ -83,6 +83,8 @@ def test_config_roundtrip_and_validation():
     assert hash(again) == hash(cfg)
     with pytest.raises(ValueError, match="`TrainConfig.steps` must be an int >= 1"):
         zoo.TrainConfig(steps=0)
+    with pytest.raises(ValueError, match="`TrainConfig.init_bias_points` must be an int >= 1"):
+        zoo.TrainConfig(init_bias_points=0)
     with pytest.raises(ValueError, match="`TrainConfig.lr` must be a positive finite"):
         zoo.TrainConfig(lr=-1.0)
     with pytest.raises(ValueError, match="unknown fields \\['stepz'\\]"):
@@ -470,6 +472,8 @@ def test_fit_readouts_recovers_readouts_that_solve_the_pde(getkey):
         assert tuned.model.net.centred and tuned.config.model.centred
         assert tuned.model.net.scale == tuned.config.model.scale == 2.0
         assert tuned.config.train.batch == 16 and tuned.config.freeze == "all-but-last"
+        train = tuned.config.train
+        assert (train.init_bias, train.init_bias_points) == ("residual", 1024)
         rel = jnp.linalg.norm(tuned(x) - jax.vmap(truth)(x)) / jnp.linalg.norm(jax.vmap(truth)(x))
         assert rel < 1e-4, (steps, rel)
     with pytest.raises(ValueError, match="`points_per_parameter` must be a number > 1"):
@@ -495,19 +499,22 @@ def test_error_curve_uses_the_point_error_where_there_is_no_rel_l2():
     assert error_series([{"step": 1, "loss": 1.0}])[0] == []
 
 
-def test_residual_bias_init_minimises_the_residual_over_the_bias():
+@pytest.mark.parametrize("points, drawn", [(None, 200), (7, 7), (45, 60)])
+def test_residual_bias_init_minimises_the_residual_over_the_bias(points, drawn):
     """Poisson's residual is affine in the output bias, so Gauss-Newton lands on the
     least-squares bias over the fit's points: checked against the closed form
-    b* = b0 - sum(r0 g) / sum(g^2), g = dr/db, computed here by finite differences."""
+    b* = b0 - sum(r0 g) / sum(g^2), g = dr/db, computed here by finite differences.
+    `init_bias_points`: by default ten batches; fewer than a batch in one chunk; more,
+    rounded up to whole batches (45 -> 60 with batches of 20)."""
     import models
     from zoo._trainer import fit_output_bias, make_estimator, sample
 
     pde = pdes.get("poisson-threebody", dim=6)
     net = zoo.build_model(pde, MODEL, key=jax.random.key(0))
-    config = zoo.TrainConfig(batch=20, estimator="exact")
+    config = zoo.TrainConfig(batch=20, estimator="exact", init_bias_points=points)
     key = jax.random.key(1)
     fitted = fit_output_bias(net, pde, config, key)
-    x = sample(pde, jax.random.split(key)[0], 200, jnp.float32)  # the fit's points
+    x = sample(pde, jax.random.split(key)[0], drawn, jnp.float32)  # the fit's points
 
     @jax.jit
     def residuals(bias):
@@ -531,10 +538,11 @@ def test_three_body_presets_start_from_the_residual_bias():
     assert zoo.get_preset("allen-cahn-threebody").train.init_bias == "residual"
     assert zoo.get_preset("allen-cahn-twobody").train.init_bias == "default"
     # The two-body best recipe fits the bias from d = 20 (the window network's natural
-    # gradient up to d = 1000, Adam above), where u*'s constant grows like sqrt(d); below,
-    # the dense network's Adam warm-up starts from the default.
+    # gradient up to d = 1000, its readouts' fit up to 10 000, Adam above), where u*'s
+    # constant grows like sqrt(d); below, the dense network's Adam warm-up starts from the
+    # default.
     twobody = zoo.get_preset("poisson-twobody")
-    for dim in (20, 100, 1000, 1001):
+    for dim in (20, 100, 1000, 1001, 10_000, 10_001):
         assert twobody.recipe("best", dim)[1].init_bias == "residual"
     assert twobody.recipe("best", 19)[1].init_bias == "default"
     assert zoo.get_preset("hjb-lqg").recipe("best", 1000)[1].init_bias == "default"
@@ -588,7 +596,9 @@ def test_wide_best_recipe_by_dimension():
 
 def test_two_body_best_recipe_by_dimension():
     # Dense one-hidden-layer natural gradient below d = 20, the window network's natural
-    # gradient with the exact Laplacian up to d = 1000 (measured there), Adam above.
+    # gradient with the exact Laplacian up to d = 1000 (measured there); to d = 10 000
+    # the d = 100 recipe's window network as the source and 3 Gauss-Newton steps on its
+    # d readouts (d - 1 windows and the bias) with 1.5 points per readout; Adam above.
     for name in ("allen-cahn-twobody", "poisson-twobody", "sine-gordon-twobody"):
         preset = zoo.get_preset(name)
         model, train = preset.recipe("best", 19)
@@ -607,5 +617,60 @@ def test_two_body_best_recipe_by_dimension():
             )
             # Up to d = 128 more damping (1e-4 stalls or diverges some instances there).
             assert (train.steps, train.damping) == (300, 1e-3 if dim <= 128 else 1e-4)
-        model, train = preset.recipe("best", 1001)
-        assert (model.network, train.optimizer) == ("mlp", "adam")
+        source_model, _ = preset.recipe("best", 100)
+        for dim in (1001, 4096, 10_000):
+            model, train = preset.recipe("best", dim)
+            assert model == source_model and train.source_dim == 100
+            how = (train.optimizer, train.estimator, train.steps)
+            assert how == ("natural-gradient", "exact", 3)
+            assert train.batch == 16 * math.ceil(1.5 * dim / 16) and train.momentum == 0
+        model, train = preset.recipe("best", 10_001)
+        assert (model.network, train.optimizer, train.source_dim) == ("mlp", "adam", None)
+
+
+@pytest.mark.slow  # ~25 s: the source is the preset's real recipe (named in .ci/run)
+def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
+    # `TrainConfig.source_dim`: the preset's best recipe at d = 20 into out/source, then
+    # the readouts fitted at d = 24 (the two-body best recipe between d = 1000 and
+    # 10 000, in small). The shared MLP is the source's, moved with its input scale and
+    # centred; the fit ends well below the trivial fit on a PDE seed the source's recipe
+    # was never tuned on.
+    window = zoo.ModelConfig(network="window-mlp", window=2, width=16, depth=4, scale=5.0)
+    config = zoo.TrainConfig(**zoo._config.readout_settings(24), source_dim=20, n_test=512)
+    out = tmp_path / "run"
+    kwargs = dict(model=window, pde_seed=7, progress=False, plots=False)
+    solver = zoo.train("poisson-twobody", 24, config=config, out=out, **kwargs)
+    source = zoo.load(out / "source")
+    assert source.pde.dim == 20 and source.pde.seed == 7
+    assert source.config.train == zoo.get_preset("poisson-twobody").recipe("best", 20)[1]
+    net, source_net = solver.model.net, source.model.net
+    assert net.in_size == 24 and net.centred and net.scale == source_net.scale == 5.0
+    assert all(_same(a, b) for a, b in zip(net.layers, source_net.layers))
+    saved = solver.config
+    assert saved.freeze == "all-but-last" and saved.train.source_dim == 20
+    assert str(out / "source") in saved.init_from
+    assert solver.card["rel_l2"] < 0.01 * solver.card["trivial_rel_l2"], solver.card
+    # The solver's cost is both runs': the summary carries the source's time.
+    source_time = json.loads((out / "source" / "summary.json").read_text())["train_time_s"]
+    assert solver.card["source_train_time_s"] == source_time > 0
+    assert json.loads((out / "summary.json").read_text())["source_train_time_s"] == source_time
+    assert _same(zoo.load(out).model, solver.model)
+    # The finished source is reused by a second run; a finished run is not trained over.
+    stamp = (out / "source" / "checkpoint.eqx").stat().st_mtime_ns
+    again = zoo.train("poisson-twobody", 24, config=config, out=tmp_path / "again", **kwargs)
+    assert (out / "source" / "checkpoint.eqx").stat().st_mtime_ns == stamp
+    with pytest.raises(ValueError, match="already holds a run"):
+        zoo.train("poisson-twobody", 24, config=config, out=out, **kwargs)
+    del again
+    for problem, model, cfg, match in (
+        (pdes.get("poisson-twobody", dim=24), window, config, "needs a preset"),
+        ("poisson-twobody", zoo.ModelConfig(), config, "moves a window network"),
+        ("poisson-twobody", window, config.replace(source_dim=24), "must differ"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            dims = {} if isinstance(problem, pdes.AbstractPDE) else {"dim": 24}
+            zoo.train(problem, **dims, model=model, config=cfg, progress=False, plots=False)
+    with pytest.raises(ValueError, match="`TrainConfig.source_dim` must be an int >= 1"):
+        zoo.TrainConfig(source_dim=0)
+    with pytest.raises(ValueError, match="warmup.source_dim` must be None"):
+        zoo.TrainConfig(steps=5, warmup=zoo.TrainConfig(steps=2, source_dim=3))

@@ -224,8 +224,9 @@ class Finetune:
     how to fine-tune a natural-gradient solver)."""
     readouts: bool = False
     """Refit the output layer alone by Gauss-Newton, every other layer kept
-    (zoo.fit_readouts: 6 steps on 1.5 points per output-layer parameter; train flags
-    change it). For a window network at another dimension or on another instance."""
+    (zoo.fit_readouts: from the residual-fitted output bias, 3 steps on 1.5 points per
+    output-layer parameter; train flags change it). For a window network at another
+    dimension or on another instance."""
     run: OmitArgPrefixes[RunFlags] = RunFlags()
     train: TrainFlags = TrainConfig()
     """The source's training config; each flag given changes that field alone (the
@@ -387,7 +388,12 @@ def _print_summary(solver) -> None:
     print(
         f"\n{head}: {card.get('steps')} steps, {cfg.train.precision}, "
         f"{_estimator_label(cfg.train)}, {card.get('train_time_s', 0):.0f} s training"
-        + (f", {its:.1f} it/s" if its else "")
+        + (
+            f" (after {card['source_train_time_s']:.0f} s at d={cfg.train.source_dim})"
+            if card.get("source_train_time_s") is not None
+            else ""
+        )
+        + (f", {its:.1f} it/s" if its and its >= 1 else f", {1 / its:.0f} s/it" if its else "")
         + (f" -> {where}" if where else "")
     )
     if cfg.evaluation == "point":
@@ -421,7 +427,7 @@ def _print_summary(solver) -> None:
     from ._published import published
 
     row = published(pde.name, pde.dim) if pde is not None and cfg.preset else None
-    if row is not None and cfg.init_from is None:
+    if row is not None and (cfg.init_from is None or cfg.train.source_dim is not None):
         # Another recipe on a published PDE: the protocol's figure is the bar to clear,
         # not a reproduction (it was measured on another random instance: compare the
         # error / trivial fit across instances).
@@ -532,7 +538,9 @@ def _cmd_train(args: Demo, argv: list[str]) -> int:
         cfg = run_config(args, argv)  # Checked before anything is printed or created.
         name, dim = cfg.preset, cfg.pde.dim
         out = _directory(run.out) or _default_out(name, dim)
-        print(f"training {name} d={dim} for {cfg.train.steps} steps -> {out}", flush=True)
+        source = cfg.train.source_dim
+        how = f"at d={source}, then its readouts for " if source else "for "
+        print(f"training {name} d={dim} {how}{cfg.train.steps} steps -> {out}", flush=True)
         solver = train(
             name,
             dim,

@@ -174,6 +174,11 @@ class TrainConfig:
     on the mean squared PDE residual over `10 * batch` seeded points; where the solution
     is nearly the ansatz factor times a constant (the three-body presets), that constant
     is what Adam otherwise spends thousands of steps reaching. `"default"`: leave it."""
+    init_bias_points: int | None = None
+    """Points the `"residual"` output-bias fit draws (an int >= 1, rounded up to a whole
+    number of `batch`es where above one; None: `10 * batch`). The fit has one unknown, so
+    a thousand points pin it down where ten batches of a large batch would cost minutes
+    (`zoo.fit_readouts` at d = 10 000)."""
     optimizer: str = "adam"
     """`"adam"` (the published protocol); `"natural-gradient"` (Gauss-Newton in sample
     space by the Woodbury identity with SPRING momentum: each step solves a `batch x
@@ -196,6 +201,15 @@ class TrainConfig:
     resample_every: int = 1
     """Draw fresh collocation points (and estimator keys) every this many steps (an
     int >= 0; 0 keeps the first step's points for the whole run)."""
+    source_dim: int | None = None
+    """Learn the network at this input dimension first, then fit only its output layer at
+    the run's (an int >= 1; presets with a window network only; None: train from the
+    initialisation). `zoo.train` trains the model with the preset's best recipe at
+    `source_dim` on the same PDE seed (into `OUT/source`, reused once finished), moves it
+    to the run's dimension (input scale kept, centred) and runs this config on its output
+    layer alone from zero (`zoo.fit_readouts`, which this config's fields then are: e.g.
+    `steps` Gauss-Newton steps). Where a PDE's solution is one window function weighted
+    per instance, that function learned where points are cheap is the whole network."""
     warmup: "TrainConfig | None" = None
     """A first phase, itself a `TrainConfig` without a warm-up of its own (its optimiser,
     `steps`, `batch`, estimator, learning rate), run for its `steps` before this
@@ -222,8 +236,9 @@ class TrainConfig:
             "resample_every",
         ):
             _positive_int(self, name, minimum=0)
-        if self.eval_batch is not None:
-            _positive_int(self, "eval_batch")
+        for name in ("eval_batch", "init_bias_points", "source_dim"):
+            if getattr(self, name) is not None:
+                _positive_int(self, name)
         _number(self, "lr", lambda v: 0 < v < math.inf, "a positive finite number")
         _number(self, "rollback_factor", lambda v: 0 < v < 1, "a number in (0, 1)")
         _number(self, "damping", lambda v: 0 <= v < math.inf, "a number in [0, inf)")
@@ -236,6 +251,8 @@ class TrainConfig:
                     "`TrainConfig.warmup` must be a `TrainConfig` without a warm-up of its "
                     f"own, got {self.warmup!r}."
                 )
+            if self.warmup.source_dim is not None:
+                raise ValueError("`TrainConfig.warmup.source_dim` must be None (it is the run's).")
             if self.warmup.precision != self.precision:
                 raise ValueError("`TrainConfig.warmup.precision` must be the run's `precision`.")
             if self.warmup.steps >= self.steps:
@@ -281,6 +298,32 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "TrainConfig":
         return _from_dict(cls, data, "`train` config")
+
+
+def readout_settings(
+    n_params: int, steps: int = 3, points_per_parameter: float = 1.5, damping: float = 1e-6
+) -> dict[str, Any]:
+    """The `TrainConfig` fields of a Gauss-Newton fit of an output layer of `n_params`
+    parameters (`zoo.fit_readouts`): `steps` natural-gradient steps with the exact
+    operator on `points_per_parameter` times as many fresh points (a multiple of 16), so
+    each step solves the P x P system; momentum 0, rate 1, constant; from the output bias
+    fitted to the residual on 1024 points, i.e. from the trivial fit."""
+    return dict(
+        optimizer="natural-gradient",
+        estimator="exact",
+        steps=steps,
+        batch=16 * math.ceil(points_per_parameter * n_params / 16),
+        momentum=0.0,
+        lr=1.0,
+        schedule="constant",
+        damping=damping,
+        init_bias="residual",
+        init_bias_points=1024,
+        warmup=None,
+        log_every=1,
+        eval_every=1,
+        checkpoint_every=steps,
+    )
 
 
 def without_bookkeeping(config: TrainConfig) -> TrainConfig:

@@ -49,6 +49,7 @@ from ._config import (
     PDESpec,
     RunConfig,
     TrainConfig,
+    readout_settings,
     split_overrides,
     with_cadence,
     without_bookkeeping,
@@ -101,8 +102,11 @@ def _start_bias(model, pde, config: TrainConfig, dtype):
 
 def fit_output_bias(model, pde, config: TrainConfig, key, dtype=jnp.float32, iters: int = 5):
     """`model` with its output bias set by Gauss-Newton on the mean squared residual of
-    `pde` over `10 * config.batch` points drawn with `key` (`TrainConfig.init_bias`)."""
-    n = 10 * config.batch
+    `pde` over `config.init_bias_points` (default `10 * config.batch`) points drawn with
+    `key` (`TrainConfig.init_bias`)."""
+    n = config.init_bias_points or 10 * config.batch
+    size = min(n, config.batch)  # of a chunk
+    n = size * math.ceil(n / size)
     kx, kr = jax.random.split(key)
     x = sample(pde, kx, n, dtype)
     keys = jax.random.split(kr, n)
@@ -124,10 +128,11 @@ def fit_output_bias(model, pde, config: TrainConfig, key, dtype=jnp.float32, ite
             r, jr = jax.jvp(residual, (bias,), (jnp.ones_like(bias),))
             return jnp.sum(r * jr), jnp.sum(jr * jr)
 
-        # Chunks of `batch` points, one after the other: the residuals need a training
-        # step's memory, not ten times it. The points are still drawn at once (at d = 1e6
-        # the 1000 points are 4 GB; that run peaks at 15.6 GB against a step's 3.3 GB).
-        chunks = [a.reshape(10, config.batch, *a.shape[1:]) for a in (x, keys)]
+        # Chunks of at most `batch` points, one after the other: the residuals need a
+        # training step's memory, not ten times it. The points are still drawn at once
+        # (at d = 1e6 the 1000 points are 4 GB; that run peaks at 15.6 GB against a
+        # step's 3.3 GB).
+        chunks = [a.reshape(n // size, size, *a.shape[1:]) for a in (x, keys)]
         num, den = (jnp.sum(t) for t in jax.lax.map(sums, chunks))
         return eqx.tree_at(models.output_bias, model, bias - num / den)
 
@@ -504,6 +509,16 @@ def _check_out(out) -> None:
         )
 
 
+def _check_free(out: Path) -> None:
+    # A directory with only config.json is a run that never saved a step: nothing to lose,
+    # so it is trained over.
+    if any((out / n).exists() for n in (ckpt.CHECKPOINT, ckpt.METRICS, ckpt.SUMMARY)):
+        raise ValueError(
+            f"`{out}` already holds a run: continue it with `--resume {out}` "
+            "(`zoo.resume`), or choose another output directory."
+        )
+
+
 def _prepare_dir(out, overwrite: bool) -> Path | None:
     """Create and lock the run directory `out` (None: no directory)."""
     if out is None:
@@ -515,14 +530,8 @@ def _prepare_dir(out, overwrite: bool) -> Path | None:
     out.mkdir(parents=True, exist_ok=True)
     ckpt.lock_run_dir(out)  # Before looking at what is there: no one else is writing.
     try:
-        # A directory with only config.json is a run that never saved a step: nothing to
-        # lose, so it is trained over.
-        started = [n for n in (ckpt.CHECKPOINT, ckpt.METRICS, ckpt.SUMMARY) if (out / n).exists()]
-        if started and not overwrite:
-            raise ValueError(
-                f"`{out}` already holds a run: continue it with `--resume {out}` "
-                "(`zoo.resume`), or choose another output directory."
-            )
+        if not overwrite:
+            _check_free(out)
         ckpt.remove_temp_files(out)
         if overwrite:
             for name in ckpt.RUN_FILES:
@@ -926,6 +935,12 @@ def _summary(run: _Run, compile_s, its_per_s) -> dict:
         card["rel_l2_min"] = min(evals)
     if card.get("rel_l2") is not None and card.get("trivial_rel_l2"):
         card["rel_l2_over_trivial"] = card["rel_l2"] / card["trivial_rel_l2"]
+    source = None if run.run_dir is None else run.run_dir / "source" / ckpt.SUMMARY
+    if cfg.train.source_dim is not None and source is not None and source.is_file():
+        # The fit's own time is `train_time_s`; the solver's cost is both.
+        card["source_train_time_s"] = ckpt.read_json(source, "the source's summary").get(
+            "train_time_s"
+        )
     return card
 
 
@@ -1036,6 +1051,11 @@ def train(
         train=run_config.train.replace(**with_cadence(train_changes)),
         model=run_config.model.replace(**model_changes),
     )
+    if run_config.train.source_dim is not None:
+        # Before the model is resolved: a dimension-dependent default (the input scale)
+        # is resolved at the source's dimension.
+        runs = dict(progress=progress, plots=plots, until=until, callback=callback)
+        return _train_from_source(run_config, pde, out, overwrite, runs)
     run_config = run_config.replace(model=resolve_model(run_config.model, pde))
     # Everything that can be refused is refused before the run directory is created.
     dist.make_mesh(run_config.train.devices, run_config.train.batch)
@@ -1051,6 +1071,59 @@ def train(
     if run_dir is not None:
         ckpt.write_config(run_dir, run_config)
     return _loop(run, progress=progress, until=until, callback=callback, plots=plots)
+
+
+def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: dict) -> Solver:
+    """`zoo.train` of a config with `TrainConfig.source_dim` (see there): the model
+    trained by the preset's best recipe at that dimension into `out/source` (a finished
+    one there is reused, a started one resumed), then its readouts fitted here."""
+    train_config, source_dim = run_config.train, run_config.train.source_dim
+    if run_config.preset is None:
+        raise ValueError(
+            "`TrainConfig.source_dim` needs a preset, which it trains at that dimension "
+            "first; with your own PDE train the source yourself and call `zoo.fit_readouts`."
+        )
+    if run_config.model.network != "window-mlp":
+        raise ValueError(
+            "`TrainConfig.source_dim` moves a window network (`ModelConfig.network="
+            f"'window-mlp'`) to the run's dimension, got network={run_config.model.network!r}."
+        )
+    if source_dim == pde.input_dim:
+        raise ValueError(
+            f"`TrainConfig.source_dim` ({source_dim}) must differ from the run's dimension."
+        )
+    if out is not None and not overwrite:
+        _check_free(Path(out))  # Refused now, not after the source's training.
+    source_dir = None if out is None else Path(out) / "source"
+    source_runs = dict(runs, until=None, callback=None)  # `until` counts the fit's steps.
+    if source_dir is not None and (source_dir / ckpt.SUMMARY).is_file() and not overwrite:
+        source = load(source_dir)
+    elif source_dir is not None and (source_dir / ckpt.CHECKPOINT).is_file() and not overwrite:
+        source = resume(source_dir, **source_runs)
+    else:
+        _, recipe = get_preset(run_config.preset).recipe("best", source_dim)
+        source = train(
+            run_config.preset,
+            source_dim,
+            pde_seed=run_config.pde.seed,
+            model=run_config.model,
+            config=recipe.replace(seed=train_config.seed),
+            out=source_dir,
+            overwrite=overwrite,
+            **source_runs,
+        )
+    if source_dir is not None:
+        source.card.setdefault("run_dir", str(source_dir))  # for the run's `init_from`
+    return finetune(
+        _moved(source, pde),
+        pde,
+        config=train_config,
+        reset="last",
+        freeze="all-but-last",
+        out=out,
+        overwrite=overwrite,
+        **runs,
+    )
 
 
 class FinishedRunWarning(UserWarning):
@@ -1318,7 +1391,7 @@ def fit_readouts(
     *,
     pde_seed: int | None = None,
     dim: int | None = None,
-    steps: int = 6,
+    steps: int = 3,
     points_per_parameter: float = 1.5,
     damping: float = 1e-6,
     **kwargs,
@@ -1328,15 +1401,16 @@ def fit_readouts(
     The field is linear in the output layer, so for a linear PDE its residual is linear
     in those parameters: the least-squares fit over enough points is one Gauss-Newton
     step (the next ones refine its float32 solve), and a nonlinear one converges in a
-    few Newton-like steps from the zero readouts: Sine-Gordon in three; Allen-Cahn's
-    cubic is slower where $|u|$ is large (two-body at d = 10 000, PDE seeds 1, 2, 4:
-    the error fell 3-5x a step from the third on and was still 0.0044-0.021 of the
-    trivial fit after six), hence the default of 6, which is no guarantee there. This is
-    `zoo.finetune` with `reset="last"` (from zero), `freeze="all-but-last"`, and
-    `steps` natural-gradient steps with the exact operator on `points_per_parameter`
-    times as many fresh points as the output layer has parameters (so each step solves
-    the P x P system, `zoo/_natgrad.py`), `momentum=0`, `lr=1`, a constant schedule,
-    relative `damping`, from the default output bias.
+    few Newton-like steps. They start from the zero readouts and the output bias fitted
+    to the residual on 1024 points (`TrainConfig.init_bias="residual"`), i.e. from the
+    trivial fit: where the solution is large the constant is most of it, and Newton's
+    steps from a zero output on Allen-Cahn's cubic were slow to reach it (two-body at
+    d = 10 000, PDE seeds 1, 2, 4: still 0.0044-0.021 of the trivial fit after six steps;
+    from the fitted bias 0.0003-0.0004 after two). This is `zoo.finetune` with
+    `reset="last"`, `freeze="all-but-last"`, and `steps` natural-gradient steps with the
+    exact operator on `points_per_parameter` times as many fresh points as the output
+    layer has parameters (so each step solves the P x P system, `zoo/_natgrad.py`),
+    `momentum=0`, `lr=1`, a constant schedule, relative `damping`.
 
     What it is for: a window network (`models.WindowMLP`) learned on one instance or
     dimension of a PDE family whose solution is a sum of one window function with
@@ -1373,20 +1447,7 @@ def fit_readouts(
         net = solver.model.net
     last = eqx.filter(net, models.trainable_spec(net, "last"))
     n_params = sum(a.size for a in jax.tree_util.tree_leaves(last))
-    settings = dict(
-        optimizer="natural-gradient",
-        estimator="exact",
-        steps=steps,
-        batch=16 * math.ceil(points_per_parameter * n_params / 16),
-        momentum=0.0,
-        lr=1.0,
-        schedule="constant",
-        damping=damping,
-        init_bias="default",
-        warmup=None,
-        eval_every=1,
-        checkpoint_every=steps,
-    )
+    settings = readout_settings(n_params, steps, points_per_parameter, damping)
     return finetune(solver, target, reset="last", freeze="all-but-last", **{**settings, **kwargs})
 
 
@@ -1483,5 +1544,6 @@ def _name_of(solver: Solver) -> str | None:
         if key in card:
             return str(card[key])
     if solver.config is not None and solver.config.pde is not None:
-        return f"{solver.config.pde.name} (d={solver.config.pde.dim}, step {card.get('step')})"
+        step = card.get("step", card.get("steps"))  # a loaded solver's, a trained one's
+        return f"{solver.config.pde.name} (d={solver.config.pde.dim}, step {step})"
     return None
