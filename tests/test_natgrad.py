@@ -296,6 +296,22 @@ def test_sampling_without_replacement_is_unbiased_with_less_variance():
         )
 
 
+def test_distinct_coordinates_are_a_uniform_subset():
+    # Floyd's draw behind `replace=False`: k distinct coordinates, and every k-subset
+    # equally likely (d = 6, k = 3: 20 subsets, 20 000 draws, ~1000 each, sd ~31).
+    from stde._estimators import _distinct
+
+    keys = jax.random.split(jax.random.PRNGKey(5), 20_000)
+    draws = np.sort(np.asarray(jax.jit(jax.vmap(lambda k: _distinct(k, 6, 3)))(keys)), axis=1)
+    assert draws.min() >= 0 and draws.max() <= 5
+    assert np.all(np.diff(draws, axis=1) > 0)  # distinct
+    subsets, counts = np.unique(draws, axis=0, return_counts=True)
+    assert len(subsets) == 20 and np.abs(counts - 1000).max() < 5 * 31, counts
+    # Large d: the draw is O(k^2), and all k are in range and distinct.
+    big = np.asarray(_distinct(jax.random.PRNGKey(6), 10**6, 16))
+    assert len(set(big.tolist())) == 16 and 0 <= big.min() and big.max() < 10**6
+
+
 def test_protocol_init_draws_the_reference_codes_ranges():
     net = models.MLP(50, width=40, depth=3, key=jax.random.PRNGKey(0))
     new = protocol_init(net, jax.random.PRNGKey(1))
