@@ -639,7 +639,11 @@ def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
     config = zoo.TrainConfig(**zoo._config.readout_settings(24), source_dim=20, n_test=512)
     out = tmp_path / "run"
     kwargs = dict(model=window, pde_seed=7, progress=False, plots=False)
-    solver = zoo.train("poisson-twobody", 24, config=config, out=out, **kwargs)
+    # Stopped after the first of the fit's steps (the source finished), then resumed.
+    stopped = zoo.train("poisson-twobody", 24, config=config, out=out, until=1, **kwargs)
+    assert stopped.card["step"] == 1 and (out / "source" / "summary.json").is_file()
+    solver = zoo.resume(out, progress=False, plots=False)
+    assert solver.card["steps"] == 3
     source = zoo.load(out / "source")
     assert source.pde.dim == 20 and source.pde.seed == 7
     assert source.config.train == zoo.get_preset("poisson-twobody").recipe("best", 20)[1]

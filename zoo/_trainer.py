@@ -1418,11 +1418,12 @@ def fit_readouts(
     readouts are the instance. Moved to another dimension (`dim`, or a `pde` of another
     input dimension) it keeps its input scale, since the window function is one function
     of x at every d (not `finetune`'s rms-ratio rule), and is centred
-    (`models.WindowMLP`). Measured (docs/results.md): two-body window networks trained at
-    d = 100 (~20 s each), their readouts fitted at d = 1000, end at 0.00007-0.00037 of
-    the trivial fit in 5-11 s; at d = 10 000 (15 008 points a step, ~60 s a step on two
-    CPU cores) Poisson and Sine-Gordon at 0.0003-0.0015 after three steps, Allen-Cahn at
-    0.00026-0.021 after six. Where the window function is not accurate enough (the
+    (`models.WindowMLP`). Measured (docs/results.md), two-body window networks trained at
+    d = 100 (~20 s each), PDE seeds 0-4 of Allen-Cahn, Poisson and Sine-Gordon: their
+    readouts fitted at d = 1000 end at 0.00007-0.00037 of the trivial fit in 3-4 s; at
+    d = 10 000 (15 008 points a step, ~60 s a step on two CPU cores) at ~0.0003 in three
+    steps. The two-body presets' best recipe from d = 1001 to 10 000 is this
+    (`TrainConfig.source_dim`). Where the window function is not accurate enough (the
     three-body PDEs at d = 1000), the readouts alone are not either: use `zoo.finetune`.
 
     **Arguments:** `solver`, `pde`, `pde_seed`, `dim` as `zoo.finetune`; `steps` (an int
