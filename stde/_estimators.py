@@ -120,7 +120,7 @@ def _distinct(key, dims: int, k: int):
     def take(i, idx):
         j = dims - k + i
         t = jax.random.randint(keys[i], (), 0, j + 1)
-        return idx.at[i].set(jnp.where(jnp.any(idx == t), j, t))
+        return idx.at[i].set(jnp.where(jnp.any(idx == t), j, t).astype(idx.dtype))
 
     return jax.lax.fori_loop(0, k, take, jnp.full((k,), -1, dtype=jnp.int32))
 
