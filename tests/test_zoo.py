@@ -639,8 +639,14 @@ def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
     config = zoo.TrainConfig(**zoo._config.readout_settings(24), source_dim=20, n_test=512)
     out = tmp_path / "run"
     kwargs = dict(model=window, pde_seed=7, progress=False, plots=False)
+    # A source stopped part way (as by Ctrl-C) is resumed, not trained over.
+    recipe = zoo.get_preset("poisson-twobody").recipe("best", 20)[1]
+    zoo.train("poisson-twobody", 20, config=recipe, out=out / "source", until=100, **kwargs)
+    first = zoo.read_metrics(out / "source")
     # Stopped after the first of the fit's steps (the source finished), then resumed.
     stopped = zoo.train("poisson-twobody", 24, config=config, out=out, until=1, **kwargs)
+    records = zoo.read_metrics(out / "source")
+    assert records[: len(first)] == first and records[-1]["step"] == recipe.steps
     assert stopped.card["step"] == 1 and (out / "source" / "summary.json").is_file()
     solver = zoo.resume(out, progress=False, plots=False)
     assert solver.card["steps"] == 3
