@@ -538,11 +538,11 @@ def test_three_body_presets_start_from_the_residual_bias():
     assert zoo.get_preset("allen-cahn-threebody").train.init_bias == "residual"
     assert zoo.get_preset("allen-cahn-twobody").train.init_bias == "default"
     # The two-body best recipe fits the bias from d = 20 (the window network's natural
-    # gradient up to d = 1000, its readouts' fit up to 10 000, Adam above), where u*'s
+    # gradient below d = 1000, its readouts' fit to 10 000, an affine network above), where u*'s
     # constant grows like sqrt(d); below, the dense network's Adam warm-up starts from the
     # default.
     twobody = zoo.get_preset("poisson-twobody")
-    for dim in (20, 100, 1000, 1001, 10_000, 10_001):
+    for dim in (20, 100, 999, 1000, 10_000, 10_001, 100_001):
         assert twobody.recipe("best", dim)[1].init_bias == "residual"
     assert twobody.recipe("best", 19)[1].init_bias == "default"
     assert zoo.get_preset("hjb-lqg").recipe("best", 1000)[1].init_bias == "default"
@@ -596,14 +596,15 @@ def test_wide_best_recipe_by_dimension():
 
 def test_two_body_best_recipe_by_dimension():
     # Dense one-hidden-layer natural gradient below d = 20, the window network's natural
-    # gradient with the exact Laplacian up to d = 1000 (measured there); to d = 10 000
+    # gradient with the exact Laplacian below d = 1000; from d = 1000 to 10 000
     # the d = 100 recipe's window network as the source and 3 Gauss-Newton steps on its
-    # d readouts (d - 1 windows and the bias) with 1.5 points per readout; Adam above.
+    # d readouts (d - 1 windows and the bias) with 1.5 points per readout; above, an
+    # affine network to d = 1e5 and Adam beyond.
     for name in ("allen-cahn-twobody", "poisson-twobody", "sine-gordon-twobody"):
         preset = zoo.get_preset(name)
         model, train = preset.recipe("best", 19)
         assert (model.network, model.depth, train.optimizer) == ("mlp", 2, "natural-gradient")
-        for dim in (20, 100, 128, 129, 1000):
+        for dim in (20, 100, 128, 129, 999):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.window) == ("window-mlp", 2)
             # Fewer points a step than the network's parameters (the steps stall above).
@@ -618,14 +619,23 @@ def test_two_body_best_recipe_by_dimension():
             # Up to d = 128 more damping (1e-4 stalls or diverges some instances there).
             assert (train.steps, train.damping) == (300, 1e-3 if dim <= 128 else 1e-4)
         source_model, _ = preset.recipe("best", 100)
-        for dim in (1001, 4096, 10_000):
+        for dim in (1000, 4096, 10_000):
             model, train = preset.recipe("best", dim)
             assert model == source_model and train.source_dim == 100
             how = (train.optimizer, train.estimator, train.steps)
             assert how == ("natural-gradient", "exact", 3)
             assert train.batch == 16 * math.ceil(1.5 * dim / 16) and train.momentum == 0
-        model, train = preset.recipe("best", 10_001)
-        assert (model.network, train.optimizer, train.source_dim) == ("mlp", "adam", None)
+        # Above: an affine network (depth 1), natural gradient with the exact operator,
+        # 100 points a step, rate 1, no momentum, 15 d points in all; Adam above 1e5.
+        for dim in (10_001, 100_000):
+            model, train = preset.recipe("best", dim)
+            assert (model.network, model.depth, train.source_dim) == ("mlp", 1, None)
+            how = (train.optimizer, train.estimator, train.batch, train.momentum, train.lr)
+            assert how == ("natural-gradient", "exact", 100, 0.0, 1.0)
+            assert train.steps == math.ceil(15 * dim / 100) and train.schedule == "constant"
+            assert train.init_bias == "residual"
+        model, train = preset.recipe("best", 100_001)
+        assert (model.depth, train.optimizer, train.source_dim) == (4, "adam", None)
 
 
 @pytest.mark.slow  # ~25 s: the source is the preset's real recipe (named in .ci/run)
