@@ -6,7 +6,7 @@ from pathlib import Path
 
 import zoo
 from zoo._checkpoint import CONFIG, stored_differences
-from zoo._presets import resolve_model
+from zoo._presets import written_config
 
 
 def finish(
@@ -51,19 +51,16 @@ def finish(
 def _check_same_run(run_dir, preset, dim, config, pde_seed, recipe, model) -> None:
     """Refuse a run directory that holds another configuration's run: reusing it would
     put that run's numbers in this table (a recipe changed since, a different --steps)."""
-    wanted = zoo.get_preset(preset).run_config(
-        dim, pde_seed=pde_seed, train=config, model=model, recipe=recipe
+    wanted = written_config(
+        zoo.get_preset(preset).run_config(
+            dim, pde_seed=pde_seed, train=config, model=model, recipe=recipe
+        )
     )
-    # As `zoo.train` writes it: a window MLP's input scale resolved from the PDE.
-    wanted = wanted.replace(model=resolve_model(wanted.model, wanted.pde.build()))
     stored = json.loads((run_dir / CONFIG).read_text())
-    # A rollback rewrites the stored rate and rollback count: the same run all the same.
+    # A rollback rewrites the stored rate and rollback count: the same run all the same;
+    # a readouts' fit names the run directory of its source.
     rewritten = ("train.lr", "train.rollbacks")
     if wanted.train.source_dim is not None:
-        # A fit of the readouts of a network trained at another dimension is written as
-        # `zoo.fit_readouts` writes it: that network moved (centred), its output layer
-        # alone trained, and where it came from.
-        wanted = wanted.replace(model=wanted.model.replace(centred=True), freeze="all-but-last")
         rewritten += ("init_from",)
     differ = [
         f"{k}: {a!r} there, {b!r} here"

@@ -669,6 +669,9 @@ def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
     saved = solver.config
     assert saved.freeze == "all-but-last" and saved.train.source_dim == 20
     assert str(out / "source") in saved.init_from
+    # What the table and pretrained scripts expect such a run to have written.
+    run = zoo.get_preset("poisson-twobody").run_config(24, pde_seed=7, train=config, model=window)
+    assert saved.replace(init_from=None) == zoo._presets.written_config(run)
     assert solver.card["rel_l2"] < 0.01 * solver.card["trivial_rel_l2"], solver.card
     # The solver's cost is both runs': the summary carries the source's time.
     source_time = json.loads((out / "source" / "summary.json").read_text())["train_time_s"]

@@ -567,13 +567,9 @@ class Pretrained:
     pde_seed: int = 0
 
     def run_config(self) -> RunConfig:
-        """The entry's run configuration as training writes it (`resolve_model`)."""
+        """The entry's run configuration as training writes it (`written_config`)."""
         preset = get_preset(self.preset)
-        run = preset.run_config(self.dim, pde_seed=self.pde_seed, train=self.train)
-        model = resolve_model(run.model, run.pde.build())
-        if self.train.source_dim is not None:
-            model = model.replace(centred=True)  # what `zoo.fit_readouts` moves it to
-        return run.replace(model=model)
+        return written_config(preset.run_config(self.dim, pde_seed=self.pde_seed, train=self.train))
 
 
 def _pretrained(preset: str, dim: int, **train) -> Pretrained:
@@ -699,6 +695,18 @@ def dtype_of(config: TrainConfig):
             )
         return jnp.float64
     return jnp.float32
+
+
+def written_config(run: RunConfig) -> RunConfig:
+    """`run` as `zoo.train` writes it to `config.json`: a window MLP's input scale resolved
+    (`resolve_model`) and, for the readouts' fit of a network trained at another
+    dimension (`TrainConfig.source_dim`), that network as `zoo.fit_readouts` moves it
+    (centred) with its output layer alone trained. (Where it came from, `init_from`, is a
+    path only the run knows.)"""
+    model = resolve_model(run.model, run.pde.build())
+    if run.train.source_dim is None:
+        return run.replace(model=model)
+    return run.replace(model=model.replace(centred=True), freeze="all-but-last")
 
 
 def resolve_model(config: ModelConfig, pde) -> ModelConfig:
