@@ -16,7 +16,8 @@ measures what a width-k network can reach at best. The features are generous to 
 network (all d linear directions and |x|^2 for free besides the k), so the numbers are
 lower bounds up to the cubic and higher terms, whose size the k = d column shows. Fits use
 `--n` points and are scored on `--n` fresh ones (float64). One JSON line per PDE seed,
-with the trivial fit (base + K factor) beside the floors.
+with the trivial fit (base + K factor) beside the floors, and `rel_l2_affine`, the floor
+of an affine network (`ModelConfig(depth=1)`: factor * [1, x], no |x|^2).
 
 Above d = 4000 (or with `--banded`) neither the d x d Hessian nor d linear features fit
 in memory. The two-body and three-body H are banded, so it is read off five
@@ -146,6 +147,9 @@ def floors(preset, pde_seed):
         preset=preset.name, dim=d, pde_seed=pde_seed, width=width, n=args.n,
         method="banded" if banded else "dense", trivial_rel_l2=rel_l2(1),
         rel_l2={str(k): rel_l2(c) for k, c in fitted.items()},
+        # An affine network's own floor: factor * [1, x], without the |x|^2 given free above
+        # (banded: the linear part through gradient N*(0) alone, as for k = 0).
+        rel_l2_affine=rel_l2(2 if banded else d + 1),
     )  # fmt: skip
     if banded:
         lo, hi = rel_l2(3), rel_l2(4)

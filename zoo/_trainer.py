@@ -1422,7 +1422,7 @@ def fit_readouts(
     d = 100 (~20 s each), PDE seeds 0-4 of Allen-Cahn, Poisson and Sine-Gordon: their
     readouts fitted at d = 1000 end at 0.00007-0.00037 of the trivial fit in 3-4 s; at
     d = 10 000 (15 008 points a step, ~60 s a step on two CPU cores) at ~0.0003 in three
-    steps. The two-body presets' best recipe from d = 1001 to 10 000 is this
+    steps. The two-body presets' best recipe from d = 1000 to 10 000 is this
     (`TrainConfig.source_dim`). Where the window function is not accurate enough (the
     three-body PDEs at d = 1000), the readouts alone are not either: use `zoo.finetune`.
 
