@@ -127,13 +127,36 @@ def test_a_failed_float32_factorisation_retries_with_ten_times_the_damping(point
     assert not jnp.all(jnp.isfinite(bad["w"]))
 
 
+def _one_trainer_step(pde, net, config, key):
+    """One natural-gradient step of the trainer on `net` (its parameters before and
+    after) and the residuals of the step's own collocation points as a function of the
+    parameters, for checks against dense references."""
+    from zoo import _distributed as dist
+    from zoo._presets import make_estimator
+
+    params, static = eqx.partition(net, eqx.is_inexact_array)
+    mesh = dist.make_mesh(1, config.batch)
+    state = NaturalGradient().init(params)
+    _, after, _ = jax.jit(
+        lambda p, s: _trainer._natural_gradient_update(
+            p, static, s, pde, key, jnp.asarray(config.lr), config, "none", jnp.float32, mesh
+        )
+    )(params, state)
+    x, keys, _ = jax.jit(lambda: _trainer._collocation(pde, key, config, jnp.float32, mesh))()
+
+    def residuals(p):
+        model, est = eqx.combine(p, static), make_estimator(config)
+        return jax.vmap(lambda y, k: pde.residual(model, y, estimator=est, key=k))(x, keys)
+
+    return params, after, residuals
+
+
 def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
     # The gradient-enhanced KdV gives three residuals per point: the trainer's step must
     # pair each of the batch x 3 residuals with its own Jacobian row. Against the dense
     # damped Gauss-Newton step from jax.jacrev of the stacked residual vector. 36 points:
     # on a CPU the rows come in three chunks of 12, which must keep their order.
-    from zoo import _distributed as dist
-    from zoo._presets import build_model, make_estimator
+    from zoo._presets import build_model
 
     pde = pdes.get("kdv-1d-gradient-enhanced")
     config = zoo.TrainConfig(
@@ -147,22 +170,10 @@ def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
         lr=1.0,
     )
     net = build_model(pde, zoo.ModelConfig(width=4, depth=2), key=jax.random.PRNGKey(0))
-    params, static = eqx.partition(net, eqx.is_inexact_array)
-    mesh = dist.make_mesh(1, config.batch)
-    key, lr = jax.random.PRNGKey(5), jnp.asarray(1.0)
-    state = NaturalGradient().init(params)
-    step = jax.jit(
-        lambda p, s: _trainer._natural_gradient_update(
-            p, static, s, pde, key, lr, config, "none", jnp.float32, mesh
-        )
-    )
-    _, got, _ = step(params, state)
-    x, keys, _ = jax.jit(lambda: _trainer._collocation(pde, key, config, jnp.float32, mesh))()
+    params, got, batch_residuals = _one_trainer_step(pde, net, config, jax.random.PRNGKey(5))
 
     def residuals(p):
-        model, est = eqx.combine(p, static), make_estimator(config)
-        r = jax.vmap(lambda y, k: pde.residual(model, y, estimator=est, key=k))(x, keys)
-        return r.reshape(-1)
+        return batch_residuals(p).reshape(-1)
 
     r = np.asarray(residuals(params), np.float64)
     assert r.shape == (36 * 3,)
@@ -178,29 +189,13 @@ def test_high_dimensional_two_body_step_removes_the_error_its_batch_sees():
     # the residual is linear in the parameters, so one trainer step must solve its
     # batch's equations (randomised block Kaczmarz), which is what its rate of an e-fold
     # per 2 d points rests on. Here at d = 300 (301 parameters, 100 points).
-    from zoo import _distributed as dist
-    from zoo._presets import build_model, make_estimator
+    from zoo._presets import build_model
 
     model_config, config = zoo.get_preset("poisson-twobody").recipe("best", 20_000)
     pde = pdes.get("poisson-twobody", dim=300)
     net = build_model(pde, model_config, key=jax.random.PRNGKey(0))
-    params, static = eqx.partition(net, eqx.is_inexact_array)
+    params, after, residuals = _one_trainer_step(pde, net, config, jax.random.PRNGKey(3))
     assert sum(x.size for x in jax.tree.leaves(params)) == 301
-    mesh = dist.make_mesh(1, config.batch)
-    key = jax.random.PRNGKey(3)
-    state = NaturalGradient().init(params)
-    _, after, _ = jax.jit(
-        lambda p, s: _trainer._natural_gradient_update(
-            p, static, s, pde, key, jnp.asarray(config.lr), config, "none", jnp.float32, mesh
-        )
-    )(params, state)
-    x, keys, _ = jax.jit(lambda: _trainer._collocation(pde, key, config, jnp.float32, mesh))()
-
-    def residuals(p):
-        model = eqx.combine(p, static)
-        est = make_estimator(config)
-        return jax.vmap(lambda y, k: pde.residual(model, y, estimator=est, key=k))(x, keys)
-
     before, now = np.linalg.norm(residuals(params)), np.linalg.norm(residuals(after))
     assert now < 1e-3 * before
 
