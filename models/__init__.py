@@ -6,6 +6,7 @@ from ._embeddings import (
     Embedded as Embedded,
     FourierFeatures as FourierFeatures,
     PeriodicEmbedding as PeriodicEmbedding,
+    WithRadial as WithRadial,
 )
 from ._finetune import (
     freeze_labels as freeze_labels,

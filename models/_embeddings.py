@@ -138,6 +138,44 @@ class PeriodicEmbedding(AbstractEmbedding):
         )
 
 
+class WithRadial(AbstractField):
+    """A field network plus a learned multiple of the squared norm of its input:
+    $u(x) = N(x) + a\\,|x|^2$, with $a$ a scalar parameter starting at 0.
+
+    For solutions that are close to radial plus structure, e.g. an affine network for the
+    ball PDEs in very high dimension: $(1 - |x|^2)(w \\cdot x + b)$ cannot hold the radial
+    part $|x|^2$ of $N^*$, and a PINN then moves its constant to make up for it (the
+    residual's least squares is not the $L^2$ fit). A term beside the network rather than
+    an extra input, because a dense first layer behind an embedding would see dense
+    tangents: the Taylor engine keeps the exact operator's coordinate tangents sparse
+    only on the raw input. $a$ is not in any `eqx.nn.Linear`, so it trains under
+    `models.trainable_spec` `"all"` and `"all-but-..."` only.
+    """
+
+    net: AbstractField
+    weight: Float[Array, ""]
+
+    def __init__(self, net: AbstractField, *, dtype=None):
+        """**Arguments:** `net` $N$; `dtype` of $a$ (None: the default float dtype)."""
+        if not isinstance(net, AbstractField):
+            raise ValueError(f"`net` must be a `models` field, got {type(net).__name__}.")
+        dtype = check_dtype(dtype)
+        self.net = net
+        self.weight = jnp.zeros((), dtype if dtype is not None else jnp.zeros(()).dtype)
+
+    @property
+    def in_size(self) -> int:
+        return self.net.in_size
+
+    def __call__(self, x: Point) -> Scalar:
+        x = check_point(x, self.in_size, where="WithRadial")
+        # sum(x * x), not dot(x, x): mul and reduce_sum keep the engine's sparse tangents.
+        return self.net(x) + self.weight * jnp.sum(x * x)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(net=self.net, dtype=jnp.dtype(self.weight.dtype).name)
+
+
 class Embedded(AbstractField):
     """A field network behind an input embedding: $u(x) = N(\\phi(x))$."""
 

@@ -27,7 +27,7 @@ from stde._checks import is_int
 
 from ._ansatz import Constrained
 from ._base import AbstractEmbedding, AbstractField
-from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding
+from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding, WithRadial
 from ._mlp import MLP, ResidualMLP, SharedMLP, WindowMLP
 
 FORMAT = "stde-zoo"
@@ -51,6 +51,7 @@ _REGISTRY = {
         FourierFeatures,
         PeriodicEmbedding,
         Embedded,
+        WithRadial,
         Constrained,
     )
 }

@@ -1316,6 +1316,27 @@ CASES = [
         "net.in_size",
         r"`embedding.out_size` = 4, got 3",
     ),
+    T(
+        "models.WithRadial",
+        "net=a function",
+        lambda: models.WithRadial(f),
+        "net",
+        r"must be a `models` field, got function",
+    ),
+    C(
+        "models.WithRadial",
+        "dtype=int32",
+        lambda: models.WithRadial(_net(), dtype=jnp.int32),
+        "dtype",
+        r"floating-point dtype such as jnp.float32, got int32",
+    ),
+    C(
+        "models.WithRadial.__call__",
+        "x of shape (3,) for in_size 2",
+        lambda: models.WithRadial(_net(2))(X3),
+        "x",
+        r"shape \(2,\), got \(3,\)",
+    ),
     C(
         "models.Constrained",
         "net.in_size 1 in a time-dependent ansatz",

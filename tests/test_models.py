@@ -345,6 +345,25 @@ def test_window_mlp_centred_reads_out_g_minus_its_value_at_zero(getkey):
     assert net.resized(9, scale=1.0, centred=True).centred is True
 
 
+def test_with_radial_adds_a_times_the_squared_norm(getkey):
+    # Reference: the network's own value plus a |x|^2 by hand, and nested autodiff for the
+    # Laplacian of the whole ansatz (the engine's exact Laplacian keeps the coordinate
+    # tangents sparse through the added term).
+    net = models.MLP(5, 8, 2, key=getkey())
+    rad = models.WithRadial(net)
+    x = 0.4 * jax.random.normal(getkey(), (5,))
+    assert rad(x) == net(x) and rad.weight == 0.0  # a starts at zero
+    rad = eqx.tree_at(lambda m: m.weight, rad, jnp.asarray(1.7))
+    assert jnp.allclose(rad(x), net(x) + 1.7 * jnp.sum(x**2), rtol=1e-12)
+    u = models.Constrained(rad, stde.BallAnsatz())
+    lap = stde.estimate(stde.Laplacian(), u, x)
+    assert jnp.allclose(lap, jnp.trace(jax.hessian(u)(x)), rtol=1e-10)
+    # a is outside every linear layer: trained with everything, frozen with the output layer.
+    assert models.trainable_spec(u, "all").net.weight
+    assert not models.trainable_spec(u, "last").net.weight
+    assert rad.hyperparameters() == dict(net=net, dtype="float64")
+
+
 def test_shared_mlp_requires_divisible_dim(getkey):
     with pytest.raises(
         ValueError, match="`in_size` divisible by `block_size`.*in_size=10, block_size=3"

@@ -32,6 +32,15 @@ def _rebuildable(key):
             models.ResidualMLP(3, 8, 3, key=k2), stde.BallAnsatz(radius=2.0)
         ),
         "clamped": models.Constrained(models.MLP(3, 8, 2, key=k3), stde.BallAnsatz(power=2)),
+        # a nonzero: a load that rebuilt the term at zero would differ.
+        "radial": models.Constrained(
+            eqx.tree_at(
+                lambda m: m.weight,
+                models.WithRadial(models.MLP(3, 8, 1, key=k1)),
+                jnp.asarray(0.7),
+            ),
+            stde.BallAnsatz(),
+        ),
         "unconstrained": models.Constrained(models.MLP(3, 8, 2, key=k3), stde.NoAnsatz()),
         "fourier": models.Embedded(
             models.FourierFeatures(3, 2, key=k1), models.MLP(4, 8, 2, "sin", key=k2)

@@ -95,6 +95,39 @@ def test_config_roundtrip_and_validation():
         zoo.ModelConfig(network="window-mlp", window=0)
     window = zoo.ModelConfig(network="window-mlp", window=3, features=2, scale=4.0)
     assert zoo.ModelConfig.from_dict(json.loads(json.dumps(window.to_dict()))) == window
+    import jaxtyping
+
+    with pytest.raises(jaxtyping.TypeCheckError, match="radial"):
+        zoo.ModelConfig(radial=1)
+    with pytest.raises(ValueError, match="(?s)`model` config .*'radial'"):
+        zoo.ModelConfig.from_dict({"radial": 1})  # a config.json's field
+
+
+def test_radial_config_puts_the_term_beside_the_network(getkey):
+    # `ModelConfig(radial=True)`: the same network inside `models.WithRadial`, one more
+    # parameter (a, from 0), the same function at the start, and a run's files rebuild it.
+    pde = zoo.get_preset("poisson-twobody").run_config(6).pde.build()
+    plain = zoo.build_model(pde, zoo.ModelConfig(depth=1), key=getkey())
+    key = getkey()
+    model = zoo.build_model(pde, zoo.ModelConfig(depth=1, radial=True), key=key)
+    assert isinstance(model.net, models.WithRadial) and model.net.weight == 0.0
+    count = lambda m: sum(x.size for x in jax.tree.leaves(eqx.filter(m, eqx.is_array)))
+    assert count(model) == count(plain) + 1 == 8
+    again = zoo.build_model(pde, zoo.ModelConfig(depth=1), key=key)
+    x = 0.3 * jax.random.normal(getkey(), (6,))
+    assert model(x) == again(x)
+
+
+def test_radial_run_trains_the_term_and_loads(tmp_path):
+    # A short run with the radial term: a moves (it is trained with the rest), and the
+    # run directory loads to the same model (the config rebuilds the `WithRadial`).
+    out = tmp_path / "radial"
+    model = zoo.ModelConfig(width=8, depth=2, radial=True)
+    solver = zoo.train(PRESET, DIM, config=CONFIG, model=model, out=out, progress=False)
+    assert isinstance(solver.model.net, models.WithRadial)
+    assert solver.model.net.weight != 0.0
+    loaded = zoo.load(out)
+    assert loaded.config.model.radial and _same(loaded.model, solver.model)
 
 
 def test_window_network_inputs_are_scaled_to_unit_size(getkey):
@@ -625,14 +658,19 @@ def test_two_body_best_recipe_by_dimension():
             how = (train.optimizer, train.estimator, train.steps)
             assert how == ("natural-gradient", "exact", 3)
             assert train.batch == 16 * math.ceil(1.5 * dim / 16) and train.momentum == 0
-        # Above: an affine network (depth 1), natural gradient with the exact operator,
-        # 100 points a step, rate 1, no momentum, 15 d points in all; Adam above 1e5.
+        # Above: an affine network (depth 1) with a radial term, natural gradient with
+        # the exact operator, 100 points a step, rate 1, no momentum, 15 d points in all,
+        # the rate constant over the first two thirds then decaying; Adam above 1e5.
         for dim in (10_001, 100_000):
             model, train = preset.recipe("best", dim)
-            assert (model.network, model.depth, train.source_dim) == ("mlp", 1, None)
+            assert (model.network, model.depth, model.radial) == ("mlp", 1, True)
+            assert train.source_dim is None
             how = (train.optimizer, train.estimator, train.batch, train.momentum, train.lr)
             assert how == ("natural-gradient", "exact", 100, 0.0, 1.0)
-            assert train.steps == math.ceil(15 * dim / 100) and train.schedule == "constant"
+            assert train.steps == math.ceil(15 * dim / 100) and train.schedule == "linear"
+            head = train.warmup
+            assert head.steps == 2 * train.steps // 3 and head.schedule == "constant"
+            assert head.replace(steps=train.steps, schedule="linear") == train.replace(warmup=None)
             assert train.init_bias == "residual"
         model, train = preset.recipe("best", 100_001)
         assert (model.depth, train.optimizer, train.source_dim) == (4, "adam", None)

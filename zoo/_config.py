@@ -381,6 +381,10 @@ class ModelConfig:
     """`"window-mlp"` only: read out $g - g(0)$ in place of $g$ (`models.WindowMLP`): the
     same functions, better-conditioned readouts where the coordinates are small; what
     `zoo.fit_readouts` gives a window network it moves to another dimension."""
+    radial: bool = False
+    """Add a learned multiple of $|x|^2$ to the network's output (`models.WithRadial`,
+    $N(x) + a |x|^2$, $a$ from 0; $x$ the network's whole input): the radial part an
+    affine network cannot hold."""
     num_frequencies: int = 1
     """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
     coordinate (an int >= 1)."""
@@ -390,8 +394,11 @@ class ModelConfig:
             _positive_int(self, name)
         if self.scale is not None:
             _number(self, "scale", lambda v: 0 < v < math.inf, "None or a positive finite number")
-        if not isinstance(self.centred, bool):
-            raise ValueError(f"`ModelConfig.centred` must be a bool, got {self.centred!r}.")
+        for name in ("centred", "radial"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"`ModelConfig.{name}` must be a bool, got {getattr(self, name)!r}."
+                )
         _choices(self)
 
     def replace(self, **changes) -> "ModelConfig":

@@ -229,6 +229,11 @@ _TWOBODY_WINDOW = (
 
 
 def _network(cfg: ModelConfig, in_size: int, dtype, key):
+    net = _plain_network(cfg, in_size, dtype, key)
+    return models.WithRadial(net, dtype=dtype) if cfg.radial else net
+
+
+def _plain_network(cfg: ModelConfig, in_size: int, dtype, key):
     common = dict(width=cfg.width, depth=cfg.depth, activation=cfg.activation, dtype=dtype, key=key)
     if cfg.network == "shared-mlp":
         return models.SharedMLP(in_size, block_size=cfg.block_size, **common)
@@ -300,19 +305,25 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # 0.5 / 0.9 with rate 1 - momentum no better, rate 1 diverged); 100 points a step
         # drew the most points a second.
         batch = 100
+        steps = -(-15 * dim // batch)  # 15 d points, rounded up to whole steps
         train = TrainConfig(
             optimizer="natural-gradient",
             estimator="exact",
-            steps=-(-15 * dim // batch),  # 15 d points, rounded up to whole steps
+            steps=steps,
             batch=batch,
             momentum=0.0,
             lr=1.0,
-            schedule="constant",
+            schedule="linear",
             damping=1e-6,
             init_bias="residual",
             init_bias_points=1024,
+            eval_every=steps // 5,
         )
-        return ModelConfig(depth=1), train
+        # The rate constant for two thirds of the steps, then decaying to 0: with a
+        # constant rate each step fits its own batch, and the error stays at a noise level
+        # above the fit the points define.
+        train = train.replace(warmup=train.replace(steps=2 * steps // 3, schedule="constant"))
+        return ModelConfig(depth=1, radial=True), train
     if dim > 100_000:
         # In high d the solutions are ~K (1 - |x|^2) plus structure with K growing
         # like sqrt(d) (max |u*| = 143 for seed 0 at d = 1e5), more than Adam's bounded
