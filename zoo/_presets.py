@@ -299,11 +299,13 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # Kaczmarz): the error falls e-fold per 2 d fresh points, measured at d = 1e4 and
         # 1e5, about twice Adam's rate per point on the protocol's network (which ends at
         # 0.065 at d = 1e5 after 10 000 steps). 15 d points: 7.5 e-folds from the trivial
-        # fit, but at d = 1e5 (seed 0) the error levels off from ~11 d points at 0.0082 of
-        # the trivial fit, twice the L2 floor: the residual's least squares over an affine
-        # network is another fit (docs/results.md). Momentum only slowed it (d = 1e4:
-        # 0.5 / 0.9 with rate 1 - momentum no better, rate 1 diverged); 100 points a step
-        # drew the most points a second.
+        # fit. The affine network alone at a constant rate levelled off at d = 1e5 (seed 0)
+        # from ~11 d points at 0.0082 of the trivial fit, twice the L2 floor: the residual's
+        # least squares over an affine network moves its constant to make up for the radial
+        # part of N*, which the radial term holds, and a constant rate leaves each step's
+        # fit of its own batch (below). With both: 0.0044 (docs/results.md). Momentum only
+        # slowed it (d = 1e4: 0.5 / 0.9 with rate 1 - momentum no better, rate 1
+        # diverged); 100 points a step drew the most points a second.
         batch = 100
         steps = -(-15 * dim // batch)  # 15 d points, rounded up to whole steps
         train = TrainConfig(
