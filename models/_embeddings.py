@@ -1,4 +1,5 @@
-"""Input embeddings and the wrapper that puts one in front of a field network."""
+"""Input embeddings, the wrapper that puts one in front of a field network, and the radial
+term beside one."""
 
 import math
 from collections.abc import Sequence
@@ -10,6 +11,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
+from stde._ansatz import _sq_norm
 from stde._checks import check_int, check_number, check_point, is_int
 
 from ._base import AbstractEmbedding, AbstractField
@@ -159,9 +161,8 @@ class WithRadial(AbstractField):
         """**Arguments:** `net` $N$; `dtype` of $a$ (None: the default float dtype)."""
         if not isinstance(net, AbstractField):
             raise ValueError(f"`net` must be a `models` field, got {type(net).__name__}.")
-        dtype = check_dtype(dtype)
         self.net = net
-        self.weight = jnp.zeros((), dtype if dtype is not None else jnp.zeros(()).dtype)
+        self.weight = jnp.zeros((), check_dtype(dtype))  # None: the default float dtype
 
     @property
     def in_size(self) -> int:
@@ -169,8 +170,7 @@ class WithRadial(AbstractField):
 
     def __call__(self, x: Point) -> Scalar:
         x = check_point(x, self.in_size, where="WithRadial")
-        # sum(x * x), not dot(x, x): mul and reduce_sum keep the engine's sparse tangents.
-        return self.net(x) + self.weight * jnp.sum(x * x)
+        return self.net(x) + self.weight * _sq_norm(x)
 
     def hyperparameters(self) -> dict[str, Any]:
         return dict(net=self.net, dtype=jnp.dtype(self.weight.dtype).name)
