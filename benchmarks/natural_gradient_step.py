@@ -74,7 +74,7 @@ def times(pde, x, net: str) -> tuple[int, float, float, float]:
 
     residuals = jax.jit(jax.vmap(residual, in_axes=(None, 0)))
     mesh = dist.make_mesh(1, x.shape[0])
-    jacobian = jax.jit(lambda p, x: _in_chunks(lambda y: jax.grad(residual)(p, y), mesh, x))
+    jacobian = jax.jit(lambda p, x: _in_chunks(lambda y: jax.grad(residual)(p, y), mesh, None, x))
 
     @jax.jit
     def gram(jac):  # as the trainer's step forms it

@@ -201,9 +201,12 @@ def test_high_dimensional_two_body_step_removes_the_error_its_batch_sees():
     assert now < 1e-3 * before
 
 
-@pytest.mark.parametrize("batch", [30, 7, 34, 64])
-def test_jacobian_chunks_equal_one_vmap(batch):
-    # 30 points: two interleaved chunks of 15; 7: one; 34: seventeen of 2; 64: four of 16.
+@pytest.mark.parametrize(
+    "batch, chunk", [(30, None), (7, None), (34, None), (64, None), (64, 8), (64, 64)]
+)
+def test_jacobian_chunks_equal_one_vmap(batch, chunk):
+    # 30 points: two interleaved chunks of 15; 7: one; 34: seventeen of 2; 64: four of 16
+    # (the default 16), eight of 8 (`jacobian_chunk=8`), or one of 64.
     from zoo import _distributed as dist
 
     def f(y, k):
@@ -211,7 +214,7 @@ def test_jacobian_chunks_equal_one_vmap(batch):
 
     y = jax.random.normal(jax.random.PRNGKey(0), (batch, 3))
     k = jax.random.normal(jax.random.PRNGKey(1), (batch, 2))
-    got = _trainer._in_chunks(f, dist.make_mesh(1, batch), y, k)
+    got = _trainer._in_chunks(f, dist.make_mesh(1, batch), chunk, y, k)
     want = jax.vmap(f)(y, k)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6), got, want)
 

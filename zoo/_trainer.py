@@ -171,23 +171,26 @@ def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     return jnp.mean(jnp.sum(r1 * r2, axis=-1))
 
 
-# Points per chunk of the per-point Jacobians on a CPU. A whole batch's jets and their
-# cotangents outgrow the caches, and the step then streams every intermediate through
-# memory; a few points at a time keeps them resident: 2-4x faster steps on two cores (a
-# 256-unit network at d = 100, the window network at d = 1000; 8 to 30 points per chunk
-# within noise of each other). Accelerators take the whole batch at once.
+# Points per chunk of the per-point Jacobians on a CPU by default. A whole batch's jets
+# and their cotangents outgrow the caches, and the step then streams every intermediate
+# through memory; a few points at a time keeps them resident: 2-4x faster steps on two
+# cores (a 256-unit network at d = 100, the window network at d = 1000; 8 to 30 points
+# per chunk within noise of each other). Accelerators take the whole batch at once.
 _CPU_CHUNK = 16
 
 
-def _in_chunks(f, mesh, *xs):
-    """`jax.vmap(f)(*xs)`, a chunk of points at a time on a CPU (`_CPU_CHUNK`).
+def _in_chunks(f, mesh, chunk, *xs):
+    """`jax.vmap(f)(*xs)`, a chunk of points at a time on a CPU (`chunk` points, None:
+    `_CPU_CHUNK`); one `vmap` where the chunk is the whole batch.
 
     A chunk interleaves the batch (point i goes to chunk i mod chunks) and holds a
     multiple of the mesh's devices, so every chunk spans the whole mesh."""
     b, ndev = xs[0].shape[0], mesh.devices.size
-    cap = b if jax.default_backend() != "cpu" else max(_CPU_CHUNK, ndev)
+    cap = b if jax.default_backend() != "cpu" else max(chunk or _CPU_CHUNK, ndev)
     size = max(c for c in range(1, min(b, cap) + 1) if b % c == 0 and c % ndev == 0)
     n = b // size
+    if n == 1:
+        return jax.vmap(f)(*xs)
     split = lambda a: a.reshape(size, n, *a.shape[1:]).swapaxes(0, 1)  # noqa: E731
     out = jax.lax.map(lambda args: jax.vmap(f)(*args), tuple(split(a) for a in xs))
     return jax.tree.map(lambda a: a.swapaxes(0, 1).reshape(b, *a.shape[2:]), out)
@@ -205,14 +208,20 @@ def _natural_gradient_update(params, static, opt_state, pde, key, lr, config, fr
         def residual(p):
             return pde.residual(eqx.combine(p, static), y, estimator=estimator, key=k)
 
+        if pde.residual_shape == ():
+            # A gradient, not a vjp under vmap over a one-row identity: XLA's CPU code
+            # for the latter's batch axis of length 1 cost 1.8x the gradient (an affine
+            # network at d = 1e5).
+            r, jac = jax.value_and_grad(residual)(params)
+            return r[None], jax.tree.map(lambda j: j[None], jac)
         r, vjp = jax.vjp(lambda p: residual(p).reshape(-1), params)
         (jac,) = jax.vmap(vjp)(jnp.eye(r.shape[0], dtype=r.dtype))
         return r, jac
 
-    r1, jac = _in_chunks(point, mesh, x, keys1)
+    r1, jac = _in_chunks(point, mesh, config.jacobian_chunk, x, keys1)
     r2 = r1
     if _unbiased(config):
-        r2, jac = _in_chunks(point, mesh, x, keys2)
+        r2, jac = _in_chunks(point, mesh, config.jacobian_chunk, x, keys2)
     loss = jnp.mean(jnp.sum(r1 * r2, axis=-1))
     n = r1.size
     jac = jax.tree.map(lambda j: j.reshape(n, *j.shape[2:]), jac)
