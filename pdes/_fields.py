@@ -132,7 +132,7 @@ def weighted_sums(terms: dict, c) -> dict:
     `d` floats per point for the Laplacian forcing, 3.4 GB for a batch of 100 at d =
     1e6). Not one `sum(c * rows)`: XLA's CPU code fuses the whole elementwise computation
     into that reduction, where it runs unvectorised (d = 1e5, a batch of 100: the two-body
-    solution 0.18 s as a reduction, 0.05 s as products). Fewer rows are faster still, so
+    solution 0.18 s as a reduction, 0.06 s as products). Fewer rows are faster still, so
     callers combine rows first where they can. Full float32 precision: a GPU's default
     would round the rows to TF32.
     """
