@@ -7,44 +7,8 @@ of $\\theta$ by Faà di Bruno (all set partitions of the multiset of derivatives
 Three-body: $s(x) = \\sum_i c_i \\exp(x_i x_{i+1} x_{i+2})$.
 """
 
-import functools
-import math
-
-import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float
-
-# pi/2 in three parts, the first two with short mantissas, so that k * part is exact in
-# float32 for |k| < 2^15 (Cody-Waite): the reduced argument keeps its accuracy.
-_PI2 = (1.5703125, 4.84466552734375e-4, math.pi / 2 - 1.5703125 - 4.84466552734375e-4)
-
-
-def sincos(x: Array) -> tuple[Array, Array]:
-    """$(\\sin x, \\cos x)$ together; in float32 within 1.2e-7 (an ulp at 1) of the
-    exact values for $|x| < 10^4$.
-
-    Why not `jnp.sin` and `jnp.cos`: on a CPU XLA computes them a coordinate at a time
-    (15x the cost of `jnp.exp` per element, measured), and the two-body forcing takes
-    the sine and cosine of 2d numbers a point: a third of a d = 1e5 step. Here: reduce by
-    multiples of pi/2, x = k pi/2 + r with |r| <= pi/4, Taylor polynomials of sin r and
-    cos r (their next terms are below 2e-9 there), then the quadrant's signs and swap
-    as arithmetic rather than selects, which XLA's CPU code also handles poorly.
-    Float64 (and any other dtype) takes `jnp.sin` and `jnp.cos`.
-    """
-    if x.dtype != jnp.float32:
-        return jnp.sin(x), jnp.cos(x)
-    k = jnp.floor(x * (2 / math.pi) + 0.5)
-    r = ((x - k * _PI2[0]) - k * _PI2[1]) - k * _PI2[2]
-    r2 = r * r
-    s = r + r * r2 * (-1 / 6 + r2 * (1 / 120 + r2 * (-1 / 5040 + r2 / 362880)))
-    c = 1 + r2 * (-1 / 2 + r2 * (1 / 24 + r2 * (-1 / 720 + r2 * (1 / 40320 - r2 / 3628800))))
-    # sin(r + k pi/2) = sign (s, c, s, c)[k % 2], cos = sign (c, -s, c, -s)[k % 2], with
-    # sign = -1 when k % 4 is 2 or 3.
-    half = jnp.floor(k * 0.5)
-    odd = k - 2 * half
-    sign = 1 - 2 * (half - 2 * jnp.floor(k * 0.25))
-    even = 1 - odd  # products by 0 and 1 and sums with 0 are exact
-    return sign * (even * s + odd * c), sign * (even * c - odd * s)
 
 
 def twobody_partials(x: Float[Array, " d"]) -> dict:
@@ -52,7 +16,7 @@ def twobody_partials(x: Float[Array, " d"]) -> dict:
     a, b = x[:-1], x[1:]
     # sin and cos of each coordinate once (not once per neighbour): at d = 1e6 the
     # transcendentals are most of a training step's cost on a CPU.
-    sx, cx = sincos(x)
+    sx, cx = jnp.sin(x), jnp.cos(x)
     sa, ca, sb, cb = sx[:-1], cx[:-1], sx[1:], cx[1:]
     th = a + cb + b * ca
     # Partials of theta; the mixed ones with two or more b-derivatives vanish.
@@ -61,10 +25,9 @@ def twobody_partials(x: Float[Array, " d"]) -> dict:
     t_aaa, t_aab, t_bbb = b * sa, -ca, sb
     t_aaaa, t_bbbb = b * ca, cb
     # F = sin and its derivatives at theta.
-    s_th, c_th = sincos(th)
-    f1, f2, f3, f4 = c_th, -s_th, -c_th, s_th
+    f1, f2, f3, f4 = jnp.cos(th), -jnp.sin(th), -jnp.cos(th), jnp.sin(th)
     return {
-        "g": s_th,
+        "g": jnp.sin(th),
         "a": f1 * t_a,
         "b": f1 * t_b,
         "aa": f2 * t_a**2 + f1 * t_aa,
@@ -117,32 +80,12 @@ def twobody_terms(x: Float[Array, " d"], order: int = 2) -> dict:
     return terms
 
 
-# Terms per block of `weighted_sums`: a float32 product over all d terms at once accumulates
-# its rounding along d (measured at d = 1e5: 3.3e-6 of the forcing's rms, 4x a plain
-# reduction's; through the solution, 2.6e-6 relative at the test points, a third of the
-# d = 1e5 recipe's own error); 128 at a time and then a sum over the blocks: 4e-7.
-_BLOCK = 128
-
-
 def weighted_sums(terms: dict, c) -> dict:
-    """`{k: sum(c * v)}` as matrix-vector products of the stacked rows, a block of
-    `_BLOCK` terms at a time, then summed over the blocks.
-
-    Not separate sums: they make XLA materialise every shared intermediate (9 arrays of
-    `d` floats per point for the Laplacian forcing, 3.4 GB for a batch of 100 at d =
-    1e6). Not one `sum(c * rows)`: XLA's CPU code fuses the whole elementwise computation
-    into that reduction, where it runs unvectorised (d = 1e5, a batch of 100: the two-body
-    solution 0.18 s as a reduction, 0.06 s as products). Fewer rows are faster still, so
-    callers combine rows first where they can. Full float32 precision: a GPU's default
-    would round the rows to TF32.
-    """
-    rows = jnp.stack(list(terms.values()))
-    n = c.shape[0] // _BLOCK * _BLOCK
-    dot = functools.partial(jnp.einsum, precision=jax.lax.Precision.HIGHEST)
-    sums = dot("kb,b->k", rows[:, n:], c[n:])
-    if n:
-        blocks = rows[:, :n].reshape(rows.shape[0], n // _BLOCK, _BLOCK)
-        sums = sums + jnp.sum(dot("kmb,mb->km", blocks, c[:n].reshape(-1, _BLOCK)), axis=1)
+    """`{k: sum(c * v)}` as one stacked reduction: separate sums make XLA materialise
+    every shared intermediate (9 arrays of `d` floats per point for the Laplacian
+    forcing, 3.4 GB for a batch of 100 at d = 1e6); one reduction fuses them. Fewer rows
+    are faster still, so callers combine rows first where they can."""
+    sums = jnp.sum(c * jnp.stack(list(terms.values())), axis=-1)
     return dict(zip(terms, sums))
 
 

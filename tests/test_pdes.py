@@ -142,48 +142,6 @@ def test_forcing_matches_nested_ad_and_exact_residual_vanishes(name, d, getkey):
     assert float(jnp.max(jnp.abs(res))) < 1e-8 * scale
 
 
-def test_sincos_float32_within_an_ulp_of_the_exact_values():
-    # Out to |x| = 1e4 (the documented range) and densely around each k pi/2, where the
-    # quadrant's sign and swap change.
-    k = np.arange(-6366, 6367)[:, None]
-    x = np.concatenate(
-        [np.linspace(-1e4, 1e4, 400_001), (k * np.pi / 2 + np.linspace(-1e-3, 1e-3, 11)).ravel()]
-    ).astype(np.float32)
-    s, c = jax.jit(pdes._fields.sincos)(jnp.asarray(x))
-    assert s.dtype == c.dtype == jnp.float32
-    x64 = x.astype(np.float64)
-    assert np.max(np.abs(np.asarray(s, np.float64) - np.sin(x64))) < 1.2e-7
-    assert np.max(np.abs(np.asarray(c, np.float64) - np.cos(x64))) < 1.2e-7
-    s64, c64 = pdes._fields.sincos(jnp.asarray(x64))  # float64: jnp's own
-    np.testing.assert_array_equal(s64, jnp.sin(x64))
-    np.testing.assert_array_equal(c64, jnp.cos(x64))
-
-
-@pytest.mark.parametrize("name", ["allen-cahn-twobody", "biharmonic-twobody"])
-def test_float32_forcing_agrees_with_float64(name, getkey):
-    # The float32 forcing takes `sincos`'s polynomials, the float64 one jnp's sin and cos.
-    pde = pdes.get(name, dim=200, seed=2)
-    x = pde.sample_interior(getkey(), 16).astype(jnp.float32)
-    f32 = jax.jit(jax.vmap(pde.forcing))(x)
-    f64 = jax.jit(jax.vmap(pde.forcing))(x.astype(jnp.float64))
-    assert f32.dtype == jnp.float32
-    np.testing.assert_allclose(f32, f64, rtol=0, atol=1e-5 * float(jnp.max(jnp.abs(f64))))
-
-
-def test_float32_sums_over_1e5_terms_keep_their_accuracy(getkey):
-    # The forcing and the solution sum ~d float32 terms; accumulated along d at once their
-    # rounding grew to 3.3e-6 of the forcing's rms at d = 1e5 (an error the d = 1e5 recipe
-    # sees), in blocks it is ~4e-7.
-    pde = pdes.get("allen-cahn-twobody", dim=100_000, seed=0)
-    x = pde.sample_interior(getkey(), 16).astype(jnp.float32)
-    rms = lambda a: float(jnp.sqrt(jnp.mean(jnp.square(a))))  # noqa: E731
-    for f in (pde.forcing, pde.exact_solution):
-        want = jax.jit(jax.vmap(f))(x.astype(jnp.float64))
-        got = jax.jit(jax.vmap(f))(x)
-        assert got.dtype == jnp.float32
-        assert rms(got - want) < 1e-6 * rms(want)
-
-
 def _perturbed(pde):
     # A smooth non-solution, so that the residual's nonlinear part is exercised.
     base = pde.exact_solution if pde.has_exact_solution else (lambda x: 0.0)

@@ -661,19 +661,17 @@ def test_two_body_best_recipe_by_dimension():
             assert how == ("natural-gradient", "exact", 3)
             assert train.batch == 16 * math.ceil(1.5 * dim / 16) and train.momentum == 0
         # Above: an affine network (depth 1) with a radial term, natural gradient with
-        # the exact operator, 100 points a step in one Jacobian pass, rate 1, no momentum,
-        # 20 d points in all, the rate constant over the first 2/5 then decaying; Adam
-        # above 1e5.
+        # the exact operator, 100 points a step, rate 1, no momentum, 15 d points in all,
+        # the rate constant over the first two thirds then decaying; Adam above 1e5.
         for dim in (10_001, 100_000):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.depth, model.radial) == ("mlp", 1, True)
             assert train.source_dim is None
             how = (train.optimizer, train.estimator, train.batch, train.momentum, train.lr)
             assert how == ("natural-gradient", "exact", 100, 0.0, 1.0)
-            assert train.jacobian_chunk == train.batch
-            assert train.steps == math.ceil(20 * dim / 100) and train.schedule == "linear"
+            assert train.steps == math.ceil(15 * dim / 100) and train.schedule == "linear"
             head = train.warmup
-            assert head.steps == 2 * train.steps // 5 and head.schedule == "constant"
+            assert head.steps == 2 * train.steps // 3 and head.schedule == "constant"
             assert head.replace(steps=train.steps, schedule="linear") == train.replace(warmup=None)
             assert train.init_bias == "residual"
         model, train = preset.recipe("best", 100_001)

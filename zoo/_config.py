@@ -195,9 +195,9 @@ class TrainConfig:
     """`"natural-gradient"` only: points per chunk of the per-point residual Jacobians on
     a CPU (an int >= 1; None: 16; accelerators take the whole batch). Chunks keep a deep
     network's jets in cache (2-4x faster steps for the window network at d = 1000);
-    where a point's work is a few passes over d coordinates (an affine network at
-    d >= 1e4), the whole batch at once is faster: chunks run as a loop, in which XLA's
-    CPU code for the PDE's forcing is several times slower than batched."""
+    they run as a loop, inside which XLA's CPU code runs a PDE's forcing several times
+    slower than batched, so where a point's work is a few passes over d coordinates the
+    whole batch at once can be faster."""
     init: Init = "default"
     """Network initialisation: `"default"` (Kaiming-uniform weights, zero biases; see
     `models.MLP`) or `"protocol"`, the published reference code's (W ~ U(+-1/sqrt(fan_in)),

@@ -298,26 +298,21 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # momentum then removes exactly the error its batch sees (randomised block
         # Kaczmarz): the error falls e-fold per 2 d fresh points, measured at d = 1e4 and
         # 1e5, about twice Adam's rate per point on the protocol's network (which ends at
-        # 0.065 at d = 1e5 after 10 000 steps). 20 d points: 10 e-folds from the trivial
+        # 0.065 at d = 1e5 after 10 000 steps). 15 d points: 7.5 e-folds from the trivial
         # fit. The affine network alone at a constant rate levelled off at d = 1e5 (seed 0)
         # from ~11 d points at 0.0082 of the trivial fit, twice the L2 floor: the residual's
         # least squares over an affine network moves its constant to make up for the radial
         # part of N*, which the radial term holds, and a constant rate leaves each step's
-        # fit of its own batch (below). With both at 15 d points: 0.0044
-        # (docs/results.md). Momentum only slowed it (d = 1e4: 0.5 / 0.9 with rate
-        # 1 - momentum no better, rate 1 diverged); 100 points a step drew the most points
-        # a second, the whole batch in one Jacobian pass (`jacobian_chunk`; 1.2x the
-        # 16-point chunks' steps a second at d = 1e5). 20 d points: 20 000 steps of
-        # 0.34 s at d = 1e5 on two cores, within 2 hours; at d = 10 001 22 d points ended
-        # at 0.0117 of the trivial fit against 15 d points' 0.0125 (three PDEs, seed 0).
+        # fit of its own batch (below). With both: 0.0044 (docs/results.md). Momentum only
+        # slowed it (d = 1e4: 0.5 / 0.9 with rate 1 - momentum no better, rate 1
+        # diverged); 100 points a step drew the most points a second.
         batch = 100
-        steps = -(-20 * dim // batch)  # 20 d points, rounded up to whole steps
+        steps = -(-15 * dim // batch)  # 15 d points, rounded up to whole steps
         train = TrainConfig(
             optimizer="natural-gradient",
             estimator="exact",
             steps=steps,
             batch=batch,
-            jacobian_chunk=batch,
             momentum=0.0,
             lr=1.0,
             schedule="linear",
@@ -326,13 +321,10 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
             init_bias_points=1024,
             eval_every=steps // 5,
         )
-        # The rate constant for the first 2/5 of the steps, then decaying to 0: with a
+        # The rate constant for two thirds of the steps, then decaying to 0: with a
         # constant rate each step fits its own batch, and the error stays at a noise level
-        # above the fit the points define; the decay averages that noise out. The split
-        # from a model of the d = 1e5 run at 15 d points (the excess over the floor decays
-        # e-fold per d point at rate 1 and gains noise as the rate squared, fitted to its
-        # curve): at 18 d points 2/3 constant predicts 0.0042, 2/5 0.0040; at 20, 2/5 0.0039.
-        train = train.replace(warmup=train.replace(steps=2 * steps // 5, schedule="constant"))
+        # above the fit the points define.
+        train = train.replace(warmup=train.replace(steps=2 * steps // 3, schedule="constant"))
         return ModelConfig(depth=1, radial=True), train
     if dim > 100_000:
         # In high d the solutions are ~K (1 - |x|^2) plus structure with K growing
