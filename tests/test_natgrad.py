@@ -184,15 +184,18 @@ def test_trainer_step_with_vector_residuals_is_the_dense_gauss_newton_step():
 
 
 def test_high_dimensional_two_body_step_removes_the_error_its_batch_sees():
-    # Above d = 10 000 the two-body best recipe trains an affine network with a radial
-    # term by natural gradient with the exact operator, rate 1 (its first two thirds),
-    # no momentum and damping 1e-6: on Poisson the residual is linear in the parameters,
-    # so one trainer step must solve its batch's equations (randomised block Kaczmarz),
-    # which is what its rate of an e-fold per 2 d points rests on. Here at d = 300 (302
-    # parameters: w, b and the radial term's a; 100 points).
+    # An affine network with a radial term (the two-body best recipe's above d = 10 000)
+    # by natural gradient with the exact operator, rate 1, no momentum and damping 1e-6:
+    # on Poisson the residual is linear in the parameters, so one trainer step must solve
+    # its batch's equations (randomised block Kaczmarz, an e-fold per 2 d points). Here at
+    # d = 300 (302 parameters: w, b and the radial term's a; 100 points).
     from zoo._presets import build_model
 
-    model_config, config = zoo.get_preset("poisson-twobody").recipe("best", 20_000)
+    model_config = zoo.ModelConfig(depth=1, radial=True)
+    config = zoo.TrainConfig(
+        optimizer="natural-gradient", estimator="exact", batch=100, momentum=0.0, lr=1.0,
+        schedule="constant", damping=1e-6,
+    )  # fmt: skip
     pde = pdes.get("poisson-twobody", dim=300)
     net = build_model(pde, model_config, key=jax.random.PRNGKey(0))
     params, after, residuals = _one_trainer_step(pde, net, config, jax.random.PRNGKey(3))

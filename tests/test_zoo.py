@@ -660,19 +660,16 @@ def test_two_body_best_recipe_by_dimension():
             how = (train.optimizer, train.estimator, train.steps)
             assert how == ("natural-gradient", "exact", 3)
             assert train.batch == 16 * math.ceil(1.5 * dim / 16) and train.momentum == 0
-        # Above: an affine network (depth 1) with a radial term, natural gradient with
-        # the exact operator, 100 points a step, rate 1, no momentum, 15 d points in all,
-        # the rate constant over the first two thirds then decaying; Adam above 1e5.
+        # Above: an affine network (depth 1) with a radial term, matrix-free Gauss-Newton
+        # on the residuals and their gradients (the exact operator), 32 steps of 16
+        # points, each averaged in at the harmonic rate; Adam above 1e5.
         for dim in (10_001, 100_000):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.depth, model.radial) == ("mlp", 1, True)
-            assert train.source_dim is None
-            how = (train.optimizer, train.estimator, train.batch, train.momentum, train.lr)
-            assert how == ("natural-gradient", "exact", 100, 0.0, 1.0)
-            assert train.steps == math.ceil(15 * dim / 100) and train.schedule == "linear"
-            head = train.warmup
-            assert head.steps == 2 * train.steps // 3 and head.schedule == "constant"
-            assert head.replace(steps=train.steps, schedule="linear") == train.replace(warmup=None)
+            assert train.source_dim is None and train.warmup is None
+            how = (train.optimizer, train.estimator, train.batch, train.steps, train.lr)
+            assert how == ("gauss-newton", "exact", 16, 32, 1.0)
+            assert train.schedule == "harmonic" and train.residual_gradient == 1.0
             assert train.init_bias == "residual"
         model, train = preset.recipe("best", 100_001)
         assert (model.depth, train.optimizer, train.source_dim) == (4, "adam", None)

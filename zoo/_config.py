@@ -20,7 +20,7 @@ from stde._checks import check_int, is_int, is_real
 
 # The choices of a config field are its `Literal` annotation; these tuples are read off it
 # (for messages, scripts and the trainer), so the values are written once.
-Schedule = Literal["linear", "cosine", "constant"]
+Schedule = Literal["linear", "cosine", "constant", "harmonic"]
 Estimator = Literal["sparse", "dense", "exact"]
 Distribution = Literal["rademacher", "gaussian"]
 Loss = Literal["published", "unbiased"]
@@ -45,7 +45,7 @@ NETWORKS = get_args(Network)
 ACTIVATIONS = get_args(Activation)
 FREEZES = get_args(Freeze)
 # `optimizer` is a `str`, not a `Literal`: it also takes "optax:NAME".
-OPTIMIZERS = ("adam", "natural-gradient", "lbfgs")
+OPTIMIZERS = ("adam", "natural-gradient", "gauss-newton", "lbfgs")
 
 
 def _positive_int(obj, name: str, minimum: int = 1) -> None:
@@ -119,7 +119,9 @@ class TrainConfig:
     1); ignored by `"lbfgs"`, which runs a line search."""
     schedule: Schedule = "linear"
     """Learning-rate schedule over `steps`: `"linear"` (decays to 0 at the last step),
-    `"cosine"` (cosine decay to 0) or `"constant"`."""
+    `"cosine"` (cosine decay to 0), `"constant"`, or `"harmonic"` (`lr / (1 + t)` at
+    step t = 0, 1, ...: with `"gauss-newton"` steps from fresh points, the running mean of
+    the batches' least-squares solutions)."""
     estimator: Estimator = "sparse"
     """Estimator of the PDE operator: `"sparse"` (`stde.SparseSTDE`, random coordinates),
     `"dense"` (`stde.DenseSTDE`, random directions from `distribution`) or `"exact"`
@@ -182,7 +184,10 @@ class TrainConfig:
     optimizer: str = "adam"
     """`"adam"` (the published protocol); `"natural-gradient"` (Gauss-Newton in sample
     space by the Woodbury identity with SPRING momentum: each step solves a `batch x
-    batch` system and costs about `batch` backward passes); `"lbfgs"` (`optax.lbfgs` with
+    batch` system and costs about `batch` backward passes); `"gauss-newton"` (matrix-free:
+    each step the minimum-norm least-squares solution of its batch's linearised residuals
+    by LSMR from Jacobian-vector products, for more residual rows than a `batch x batch`
+    system holds, e.g. with `residual_gradient`); `"lbfgs"` (`optax.lbfgs` with
     a zoom line search, for a fixed point set: `resample_every=0`); or `"optax:NAME"`, any
     optax optimiser taking the learning rate first (`"optax:sgd"`, `"optax:lion"`)."""
     damping: float = 1e-3
@@ -191,6 +196,16 @@ class TrainConfig:
     times it, at most three times)."""
     momentum: float = 0.9
     """`"natural-gradient"` only: SPRING momentum (a number in [0, 1))."""
+    lsmr_steps: int = 50
+    """`"gauss-newton"` only: LSMR iterations a step (an int >= 1), each one forward and
+    one backward pass over the batch's residuals."""
+    residual_gradient: float = 0.0
+    """Weight of the residual's gradient with respect to the point (space and time) in
+    the loss (a number >= 0; 0: off): a point's residuals become $r$ and this weight
+    times $\\nabla r$, which also vanishes inside the domain for the solution
+    (gradient-enhanced PINNs). Each point then gives 1 + `input_dim` equations instead of
+    one, for any optimiser; with `"gauss-newton"` a batch of a few points pins down a
+    d-coefficient affine part at once."""
     jacobian_chunk: int | None = None
     """`"natural-gradient"` only: points per chunk of the per-point residual Jacobians on
     a CPU (an int >= 1; None: 16; accelerators take the whole batch). Chunks keep a deep
@@ -225,7 +240,7 @@ class TrainConfig:
     JSON object of fields, e.g. `'{"steps": 3000}'`."""
 
     def __post_init__(self):
-        for name in ("steps", "batch", "num_samples", "log_every", "n_test"):
+        for name in ("steps", "batch", "num_samples", "log_every", "n_test", "lsmr_steps"):
             _positive_int(self, name)
         if self.devices is not None:
             _positive_int(self, "devices")
@@ -249,6 +264,7 @@ class TrainConfig:
         _number(self, "lr", lambda v: 0 < v < math.inf, "a positive finite number")
         _number(self, "rollback_factor", lambda v: 0 < v < 1, "a number in (0, 1)")
         _number(self, "damping", lambda v: 0 <= v < math.inf, "a number in [0, inf)")
+        _number(self, "residual_gradient", lambda v: 0 <= v < math.inf, "a number in [0, inf)")
         _number(self, "momentum", lambda v: 0 <= v < 1, "a number in [0, 1)")
         if isinstance(self.warmup, dict):  # From JSON.
             object.__setattr__(self, "warmup", TrainConfig.from_dict(self.warmup))

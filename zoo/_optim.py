@@ -1,5 +1,6 @@
-"""The optimiser of a run: Adam with a schedule, or the Woodbury natural gradient
-(`zoo/_natgrad.py`), optionally with frozen layers."""
+"""The optimiser of a run: Adam with a schedule, the Woodbury natural gradient
+(`zoo/_natgrad.py`) or matrix-free Gauss-Newton (`zoo/_gauss_newton.py`), optionally with
+frozen layers."""
 
 import equinox as eqx
 import jax
@@ -10,6 +11,7 @@ import models
 from models._finetune import complement
 
 from ._config import FREEZES, TrainConfig
+from ._gauss_newton import GaussNewton
 from ._natgrad import NaturalGradient
 
 
@@ -23,14 +25,16 @@ def phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
 
 def schedule(config: TrainConfig, lr=None) -> optax.Schedule:
     """The learning-rate schedule of a one-phase configuration (`phases`): linear decay
-    `lr -> 0` over `steps` (published), cosine, or constant. `lr` (default `config.lr`)
-    may be a traced scalar: the trainer passes it as an argument of its jitted loop, so a
-    rollback's smaller rate does not recompile."""
+    `lr -> 0` over `steps` (published), cosine, constant, or harmonic (`lr / (1 + t)`).
+    `lr` (default `config.lr`) may be a traced scalar: the trainer passes it as an
+    argument of its jitted loop, so a rollback's smaller rate does not recompile."""
     lr = config.lr if lr is None else lr
     if config.schedule == "linear":
         return optax.linear_schedule(lr, 0.0, config.steps)
     if config.schedule == "cosine":
         return optax.cosine_decay_schedule(lr, config.steps)
+    if config.schedule == "harmonic":
+        return lambda count: lr / (1 + count)
     return optax.constant_schedule(lr)
 
 
@@ -71,8 +75,9 @@ def per_phase(freeze: "str | tuple[str, str]") -> tuple[str, str]:
 
 def make_optimizer(config: TrainConfig, model=None, freeze="none", lr=None):
     """The optimiser of `config`: Adam with `schedule(config)`, L-BFGS, any optax optimiser
-    by name, or `NaturalGradient` (its step is the trainer's: it needs residuals, not
-    gradients); with a `warmup`, the `Phases` of the warm-up's optimiser and this one.
+    by name, or `NaturalGradient` / `GaussNewton` (their steps are the trainer's: they
+    need residuals, not gradients); with a `warmup`, the `Phases` of the warm-up's
+    optimiser and this one.
     With `freeze` other than `"none"` (or a pair, one per phase: `RunConfig.freezes`), the
     frozen layers' updates are set to zero (through `optax.multi_transform` and
     `models.freeze_labels`, or, for the natural gradient, by the trainer). `lr` as in
@@ -81,10 +86,10 @@ def make_optimizer(config: TrainConfig, model=None, freeze="none", lr=None):
     if then is not None:
         f0, f1 = per_phase(freeze)
         return Phases(make_optimizer(first, model, f0), make_optimizer(then, model, f1))
-    if config.optimizer == "natural-gradient":
+    if config.optimizer in ("natural-gradient", "gauss-newton"):
         if freeze != "none":
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.
-        return NaturalGradient()
+        return NaturalGradient() if config.optimizer == "natural-gradient" else GaussNewton()
     if config.optimizer == "adam":
         opt = optax.adam(schedule(config, lr))
     elif config.optimizer == "lbfgs":

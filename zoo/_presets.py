@@ -290,41 +290,31 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         train = TrainConfig(**readout_settings(readouts), source_dim=100)
         return model, train.replace(eval_every=0)  # 20 000 test points: ~40 s an evaluation
     if 10_000 < dim <= 100_000:
-        # Up here N* = u* / (1 - |x|^2) is nearly affine (at d = 1e5 the best affine fit is
-        # 0.0034 of the trivial fit, seed 0; scripts/rank_floor.py), and the affine part's
-        # d coefficients are what takes the points: one equation each. An affine network
-        # (depth 1) makes the residual linear in the parameters up to the PDE's own
-        # nonlinearity, and a natural-gradient step with the exact operator, rate 1 and no
-        # momentum then removes exactly the error its batch sees (randomised block
-        # Kaczmarz): the error falls e-fold per 2 d fresh points, measured at d = 1e4 and
-        # 1e5, about twice Adam's rate per point on the protocol's network (which ends at
-        # 0.065 at d = 1e5 after 10 000 steps). 15 d points: 7.5 e-folds from the trivial
-        # fit. The affine network alone at a constant rate levelled off at d = 1e5 (seed 0)
-        # from ~11 d points at 0.0082 of the trivial fit, twice the L2 floor: the residual's
-        # least squares over an affine network moves its constant to make up for the radial
-        # part of N*, which the radial term holds, and a constant rate leaves each step's
-        # fit of its own batch (below). With both: 0.0044 (docs/results.md). Momentum only
-        # slowed it (d = 1e4: 0.5 / 0.9 with rate 1 - momentum no better, rate 1
-        # diverged); 100 points a step drew the most points a second.
-        batch = 100
-        steps = -(-15 * dim // batch)  # 15 d points, rounded up to whole steps
+        # Up here N* = u* / (1 - |x|^2) is nearly affine (at d = 1e5 the best fit by an
+        # affine function of x and |x|^2 leaves 0.0034 of the trivial fit, seed 0;
+        # scripts/rank_floor.py): an affine network with a radial term (depth 1, d + 2
+        # parameters), linear in its parameters up to the PDE's own nonlinearity. A
+        # point's residual is one equation for its d coefficients; the residual's gradient
+        # with respect to the point, zero for the solution too, is d more, each nearly
+        # one coefficient's (`residual_gradient`). So a batch of 16 points pins the
+        # affine part down in one matrix-free Gauss-Newton step (LSMR), and the harmonic
+        # rate averages the batches' solutions: d = 1e5, Allen-Cahn seed 0, 0.0036 of the
+        # trivial fit after 8 steps and 0.00347 after 32 (1.03x the floor, ~100 s of
+        # training), where natural gradient on the residuals alone, one equation a point,
+        # needed 15 d points (1.5 million, 100 minutes) for 0.0044 (docs/results.md).
         train = TrainConfig(
-            optimizer="natural-gradient",
+            optimizer="gauss-newton",
+            residual_gradient=1.0,
             estimator="exact",
-            steps=steps,
-            batch=batch,
-            momentum=0.0,
+            steps=32,
+            batch=16,
             lr=1.0,
-            schedule="linear",
-            damping=1e-6,
+            schedule="harmonic",
             init_bias="residual",
             init_bias_points=1024,
-            eval_every=steps // 5,
+            eval_every=16,  # 20 000 test points: ~1 min an evaluation at d = 1e5
+            checkpoint_every=16,
         )
-        # The rate constant for two thirds of the steps, then decaying to 0: with a
-        # constant rate each step fits its own batch, and the error stays at a noise level
-        # above the fit the points define.
-        train = train.replace(warmup=train.replace(steps=2 * steps // 3, schedule="constant"))
         return ModelConfig(depth=1, radial=True), train
     if dim > 100_000:
         # In high d the solutions are ~K (1 - |x|^2) plus structure with K growing

@@ -55,6 +55,7 @@ from ._config import (
     without_bookkeeping,
 )
 from ._evaluate import point_errors, sample, stream_errors
+from ._gauss_newton import GaussNewtonState, gauss_newton_direction
 from ._keys import TRAIN_BIAS_FIT, TRAIN_DATA, TRAIN_INIT, TRAIN_PROTOCOL_INIT, seeded_key
 from ._natgrad import NaturalGradientState, woodbury_direction
 from ._optim import (
@@ -156,15 +157,35 @@ def _unbiased(config: TrainConfig) -> bool:
     return config.loss == "unbiased" and config.estimator != "exact"
 
 
+def _point_residuals(pde, model, y, estimator, key, weight: float) -> jax.Array:
+    """The residuals of one point as a vector: `pde.residual` (a scalar, or `m` values for
+    vector residuals such as the gradient-enhanced KdV's), then, with `weight` > 0
+    (`TrainConfig.residual_gradient`), `weight` times its gradient with respect to the
+    point."""
+
+    def residual(z):
+        return pde.residual(model, z, estimator=estimator, key=key).reshape(-1)
+
+    if not weight:
+        return residual(y)
+    if pde.residual_shape == ():
+        r, grad = jax.value_and_grad(lambda z: residual(z)[0])(y)
+        return jnp.concatenate([r[None], weight * grad])
+    r = residual(y)
+    return jnp.concatenate([r, weight * jax.jacrev(residual)(y).reshape(-1)])
+
+
 def _loss_fn(params, static, pde, key, config: TrainConfig, dtype, mesh):
     model = eqx.combine(params, static)
     estimator = make_estimator(config)
     x, keys1, keys2 = _collocation(pde, key, config, dtype, mesh)
+    weight = config.residual_gradient
 
     def residuals(keys):
-        r = jax.vmap(lambda y, k: pde.residual(model, y, estimator=estimator, key=k))(x, keys)
-        # (batch,) or (batch, m) for vector residuals (gradient-enhanced KdV).
-        return r.reshape(config.batch, -1)
+        def point(y, k):
+            return _point_residuals(pde, model, y, estimator, k, weight)
+
+        return jax.vmap(point)(x, keys)  # (batch, rows of a point)
 
     r1 = residuals(keys1)
     r2 = residuals(keys2) if _unbiased(config) else r1
@@ -204,17 +225,19 @@ def _natural_gradient_update(params, static, opt_state, pde, key, lr, config, fr
     estimator = make_estimator(config)
     x, keys1, keys2 = _collocation(pde, key, config, dtype, mesh)
 
+    weight = config.residual_gradient
+
     def point(y, k):
         def residual(p):
-            return pde.residual(eqx.combine(p, static), y, estimator=estimator, key=k)
+            return _point_residuals(pde, eqx.combine(p, static), y, estimator, k, weight)
 
-        if pde.residual_shape == ():
+        if pde.residual_shape == () and not weight:
             # A gradient, not a vjp under vmap over a one-row identity: XLA's CPU code
             # for the latter's batch axis of length 1 cost 1.8x the gradient (an affine
             # network at d = 1e5).
-            r, jac = jax.value_and_grad(residual)(params)
+            r, jac = jax.value_and_grad(lambda p: residual(p)[0])(params)
             return r[None], jax.tree.map(lambda j: j[None], jac)
-        r, vjp = jax.vjp(lambda p: residual(p).reshape(-1), params)
+        r, vjp = jax.vjp(residual, params)
         (jac,) = jax.vmap(vjp)(jnp.eye(r.shape[0], dtype=r.dtype))
         return r, jac
 
@@ -236,6 +259,32 @@ def _natural_gradient_update(params, static, opt_state, pde, key, lr, config, fr
     return loss, params, NaturalGradientState(direction, opt_state.count + 1)
 
 
+def _gauss_newton_update(params, static, opt_state, pde, key, lr, config, freeze, dtype, mesh):
+    """One matrix-free Gauss-Newton step (`zoo/_gauss_newton.py`) on the batch's residual
+    vector (with `residual_gradient`, each point's residual and its weighted gradient).
+    One estimate of the residuals: with a random estimator the step fits its noise too."""
+    estimator = make_estimator(config)
+    x, keys, _ = _collocation(pde, key, config, dtype, mesh)
+
+    def residuals(p):
+        model = eqx.combine(p, static)
+        point = lambda y, k: _point_residuals(  # noqa: E731
+            pde, model, y, estimator, k, config.residual_gradient
+        )
+        return jax.vmap(point)(x, keys).reshape(-1)
+
+    labels = None
+    if freeze != "none":
+        labels = trainable_labels(eqx.combine(params, static), freeze)
+    direction, r = gauss_newton_direction(
+        residuals, params, max_steps=config.lsmr_steps, trainable=labels
+    )
+    loss = jnp.sum(r * r) / config.batch
+    lr = schedule(config, lr)(opt_state.count)
+    params = jax.tree.map(lambda p, v: p - (lr * v).astype(p.dtype), params, direction)
+    return loss, params, GaussNewtonState(opt_state.count + 1)
+
+
 def _update(model, opt_state, pde, data_key, index, lr, config, freeze, dtype, mesh):
     """One step, traced: `(model, opt_state, loss, finite)` after the update of step
     `index + 1`. `lr` is the phase's peak learning rate, a traced scalar, so a rollback's
@@ -244,8 +293,13 @@ def _update(model, opt_state, pde, data_key, index, lr, config, freeze, dtype, m
         index = 0 if config.resample_every == 0 else index // config.resample_every
     key = jax.random.fold_in(data_key, index)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    if config.optimizer == "natural-gradient":
-        loss, params, opt_state = _natural_gradient_update(
+    if config.optimizer in ("natural-gradient", "gauss-newton"):
+        second_order = (
+            _natural_gradient_update
+            if config.optimizer == "natural-gradient"
+            else _gauss_newton_update
+        )
+        loss, params, opt_state = second_order(
             params, static, opt_state, pde, key, lr, config, freeze, dtype, mesh
         )
     else:
