@@ -159,3 +159,15 @@ def test_gauss_newton_with_residual_gradient_trains_a_small_network(tmp_path):
 def test_bad_gauss_newton_settings_are_refused(field, value):
     with pytest.raises(ValueError, match=field):
         zoo.TrainConfig(optimizer="gauss-newton", **{field: value})
+
+
+def test_cli_parses_the_gauss_newton_fields():
+    from zoo import _cli
+
+    argv = ["train", "poisson-twobody", "--optimizer", "gauss-newton"]
+    argv += ["--residual-gradient", "0.5", "--lsmr-steps", "20", "--schedule", "harmonic"]
+    args = _cli.parse(argv)
+    train = _cli._given(argv, args.train)
+    assert train == dict(
+        optimizer="gauss-newton", residual_gradient=0.5, lsmr_steps=20, schedule="harmonic"
+    )
