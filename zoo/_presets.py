@@ -302,9 +302,9 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # trivial fit after 8 steps and 0.00347 after 32 (1.03x the floor, ~100 s of
         # training), where natural gradient on the residuals alone, one equation a point,
         # needed 15 d points (1.5 million, 100 minutes) for 0.0044 (docs/results.md). At
-        # d = 1e6 a step takes ~27 s and 16 GB on two CPU cores (2 steps: 0.0023 of the
-        # trivial fit on 200 test points), where Adam on the protocol's network ended
-        # at 1.48e-1 after 10 000 steps.
+        # d = 1e6 (seed 0) 5.54e-6, 0.00257 of the trivial fit, in ~20 min of training on
+        # two CPU cores (peak 24.3 GB with the evaluation), where Adam on the protocol's
+        # network ended at 1.48e-1 after 10 000 steps.
         train = TrainConfig(
             optimizer="gauss-newton",
             residual_gradient=1.0,
