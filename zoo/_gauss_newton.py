@@ -65,7 +65,7 @@ def gauss_newton_direction(residuals, params, *, max_steps: int, trainable=None)
     # The solution is unchanged when r and J are scaled together. Scaled by 1 / |r|, the
     # products stay within float32's range: at d = 1e5 |J^T r| alone reached 2e14.
     norm = jnp.linalg.norm(r)
-    scale = jnp.where(norm > 0, 1 / jnp.where(norm > 0, norm, 1), 1)
+    scale = 1 / jnp.where(norm > 0, norm, 1)
     # LSMR's vectors in the widest float enabled: its scalars are Python floats, which
     # with `jax_enable_x64` are float64 and do not mix with float32 vectors.
     wide = jnp.result_type(float)

@@ -14,6 +14,9 @@ from ._config import FREEZES, TrainConfig
 from ._gauss_newton import GaussNewton
 from ._natgrad import NaturalGradient
 
+# Optimisers as data only: their steps are the trainer's.
+_SECOND_ORDER = {"natural-gradient": NaturalGradient, "gauss-newton": GaussNewton}
+
 
 def phases(config: TrainConfig) -> tuple[TrainConfig, TrainConfig | None]:
     """(warm-up, main) configurations of a run, or (config, None) without a warm-up. The
@@ -86,10 +89,10 @@ def make_optimizer(config: TrainConfig, model=None, freeze="none", lr=None):
     if then is not None:
         f0, f1 = per_phase(freeze)
         return Phases(make_optimizer(first, model, f0), make_optimizer(then, model, f1))
-    if config.optimizer in ("natural-gradient", "gauss-newton"):
+    if config.optimizer in _SECOND_ORDER:
         if freeze != "none":
             trainable_labels(model, freeze)  # Refuse an unknown `freeze` here too.
-        return NaturalGradient() if config.optimizer == "natural-gradient" else GaussNewton()
+        return _SECOND_ORDER[config.optimizer]()
     if config.optimizer == "adam":
         opt = optax.adam(schedule(config, lr))
     elif config.optimizer == "lbfgs":

@@ -285,6 +285,13 @@ def _gauss_newton_update(params, static, opt_state, pde, key, lr, config, freeze
     return loss, params, GaussNewtonState(opt_state.count + 1)
 
 
+# The optimisers whose step is the trainer's (they need residuals, not a gradient).
+_SECOND_ORDER = {
+    "natural-gradient": _natural_gradient_update,
+    "gauss-newton": _gauss_newton_update,
+}
+
+
 def _update(model, opt_state, pde, data_key, index, lr, config, freeze, dtype, mesh):
     """One step, traced: `(model, opt_state, loss, finite)` after the update of step
     `index + 1`. `lr` is the phase's peak learning rate, a traced scalar, so a rollback's
@@ -293,13 +300,8 @@ def _update(model, opt_state, pde, data_key, index, lr, config, freeze, dtype, m
         index = 0 if config.resample_every == 0 else index // config.resample_every
     key = jax.random.fold_in(data_key, index)
     params, static = eqx.partition(model, eqx.is_inexact_array)
-    if config.optimizer in ("natural-gradient", "gauss-newton"):
-        second_order = (
-            _natural_gradient_update
-            if config.optimizer == "natural-gradient"
-            else _gauss_newton_update
-        )
-        loss, params, opt_state = second_order(
+    if config.optimizer in _SECOND_ORDER:
+        loss, params, opt_state = _SECOND_ORDER[config.optimizer](
             params, static, opt_state, pde, key, lr, config, freeze, dtype, mesh
         )
     else:
