@@ -6,6 +6,7 @@ from ._embeddings import (
     Embedded as Embedded,
     FourierFeatures as FourierFeatures,
     PeriodicEmbedding as PeriodicEmbedding,
+    SquaredNorm as SquaredNorm,
     WithRadial as WithRadial,
 )
 from ._finetune import (

@@ -140,6 +140,46 @@ class PeriodicEmbedding(AbstractEmbedding):
         )
 
 
+class SquaredNorm(AbstractEmbedding):
+    """Appends the mean square of the first `num_coords` coordinates:
+    $x \\mapsto [x, \\tfrac{1}{n} \\sum_{i \\le n} x_i^2]$, $n$ = `num_coords`.
+
+    For fields that depend on space through the radius, e.g. a radial initial condition
+    carried by a rotation-invariant PDE, $u(x, t) = v(|x|^2, t)$: a dense network that
+    sees $|x|^2$ forms $v$ with its first layer, where from $x$ alone it needs one layer
+    to form the square and another for $v$. The mean rather than the sum keeps the
+    feature on the scale of a squared coordinate whatever $n$; time-dependent PDEs put
+    time last, so `num_coords` is the spatial dimension. No parameters.
+    """
+
+    in_size: int = eqx.field(static=True)
+    out_size: int = eqx.field(static=True)
+    num_coords: int = eqx.field(static=True)
+
+    def __init__(self, in_size: int, num_coords: int):
+        """**Arguments:** `in_size`; `num_coords` $n$, the leading coordinates whose mean
+        square is appended ($1 \\le n \\le$ `in_size`)."""
+        self.in_size = check_int(in_size, "in_size")
+        self.num_coords = check_int(num_coords, "num_coords")
+        if self.num_coords > self.in_size:
+            raise ValueError(
+                f"`num_coords` must be at most `in_size` = {self.in_size}, got {num_coords!r}."
+            )
+        self.out_size = self.in_size + 1
+
+    def __call__(self, x: Point) -> Float[Array, " out_size"]:
+        x = check_point(x, self.in_size, where="SquaredNorm")
+        # A constant weight vector, not a slice: the same dot_general the Taylor engines
+        # propagate for any other linear map.
+        weights = np.zeros(self.in_size)
+        weights[: self.num_coords] = 1.0 / self.num_coords
+        square = (jnp.asarray(weights, x.dtype) * x) @ x
+        return jnp.concatenate([x, square[None]])
+
+    def hyperparameters(self) -> dict[str, Any]:
+        return dict(in_size=self.in_size, num_coords=self.num_coords)
+
+
 class WithRadial(AbstractField):
     """A field network plus a learned multiple of the squared norm of its input:
     $u(x) = N(x) + a\\,|x|^2$, with $a$ a scalar parameter starting at 0.

@@ -27,7 +27,7 @@ from stde._checks import is_int
 
 from ._ansatz import Constrained
 from ._base import AbstractEmbedding, AbstractField
-from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding, WithRadial
+from ._embeddings import Embedded, FourierFeatures, PeriodicEmbedding, SquaredNorm, WithRadial
 from ._mlp import MLP, ResidualMLP, SharedMLP, WindowMLP
 
 FORMAT = "stde-zoo"
@@ -50,6 +50,7 @@ _REGISTRY = {
         WindowMLP,
         FourierFeatures,
         PeriodicEmbedding,
+        SquaredNorm,
         Embedded,
         WithRadial,
         Constrained,

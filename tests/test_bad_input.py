@@ -1310,6 +1310,27 @@ CASES = [
         r"shape \(2,\), got \(3,\)",
     ),
     C(
+        "models.SquaredNorm",
+        "num_coords=3 for in_size 2",
+        lambda: models.SquaredNorm(2, 3),
+        "num_coords",
+        r"at most `in_size` = 2, got 3",
+    ),
+    C(
+        "models.SquaredNorm",
+        "num_coords=0",
+        lambda: models.SquaredNorm(2, 0),
+        "num_coords",
+        r">= 1, got 0",
+    ),
+    C(
+        "models.SquaredNorm.__call__",
+        "x of shape (3,) for in_size 2",
+        lambda: models.SquaredNorm(2, 1)(X3),
+        "x",
+        r"shape \(2,\), got \(3,\)",
+    ),
+    C(
         "models.Embedded",
         "net.in_size 3 after an embedding with out_size 4",
         lambda: models.Embedded(models.FourierFeatures(3, 2, key=KEY), _net()),

@@ -364,6 +364,22 @@ def test_with_radial_adds_a_times_the_squared_norm(getkey):
     assert rad.hyperparameters() == dict(net=net, dtype="float64")
 
 
+def test_squared_norm_appends_the_mean_square_of_the_leading_coordinates(getkey):
+    # Reference: the feature by hand, and nested autodiff for the spatial Laplacian and
+    # the time derivative of a network behind it in the heat-flow ansatz (the engine pushes
+    # the coordinate tangents through the appended square).
+    emb = models.SquaredNorm(4, 3)
+    x = jnp.array([0.3, -1.2, 0.5, 0.25])
+    assert emb.out_size == 5
+    assert jnp.allclose(emb(x), jnp.append(x, (0.09 + 1.44 + 0.25) / 3), rtol=1e-14)
+    net = models.Embedded(emb, models.MLP(5, 8, 3, key=getkey()))
+    u = models.Constrained(net, stde.InitialValueAnsatz(lambda y: jnp.sum(jnp.sin(y))))
+    hess = jax.hessian(u)(x)
+    lap = stde.estimate(stde.Laplacian(3), u, x)
+    assert jnp.allclose(lap, jnp.trace(hess[:3, :3]), rtol=1e-10)
+    assert emb.hyperparameters() == dict(in_size=4, num_coords=3)
+
+
 def test_shared_mlp_requires_divisible_dim(getkey):
     with pytest.raises(
         ValueError, match="`in_size` divisible by `block_size`.*in_size=10, block_size=3"

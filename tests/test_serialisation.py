@@ -48,6 +48,10 @@ def _rebuildable(key):
         "periodic": models.Embedded(
             models.PeriodicEmbedding(3, (0,), 2.0, 1), models.MLP(4, 8, 2, key=k3)
         ),
+        "squared-norm": models.Constrained(
+            models.Embedded(models.SquaredNorm(3, 2), models.MLP(4, 8, 2, key=k1)),
+            stde.BallAnsatz(),
+        ),
     }
 
 

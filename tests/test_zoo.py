@@ -132,6 +132,28 @@ def test_radial_run_trains_the_term_and_loads(tmp_path):
     assert loaded.config.model.radial and _same(loaded.model, solver.model)
 
 
+def test_norm_input_config_puts_the_squared_norm_in_front(getkey, tmp_path):
+    # `ModelConfig(norm_input=True)`: the network sees [x, t, |x|^2 / d] (time not in the
+    # norm), its first layer one input wider; a short run's directory rebuilds it.
+    pde = pdes.get("heat-parabolic", dim=3)
+    small = zoo.ModelConfig(width=8, depth=2, norm_input=True)
+    model = zoo.build_model(pde, small, key=getkey())
+    emb = model.net.embedding
+    assert isinstance(emb, models.SquaredNorm) and (emb.in_size, emb.num_coords) == (4, 3)
+    assert model.net.net.in_size == 5
+    out = tmp_path / "norm"
+    config = zoo.TrainConfig(steps=3, batch=8, eval_every=3, n_test=16, checkpoint_every=3)
+    solver = zoo.train(
+        "heat-parabolic", 3, config=config, model=small, out=out, progress=False, plots=False
+    )
+    loaded = zoo.load(out)
+    assert loaded.config.model.norm_input and _same(loaded.model, solver.model)
+    with pytest.raises(ValueError, match='norm_input` needs network "mlp"'):
+        zoo.ModelConfig(network="window-mlp", norm_input=True)
+    with pytest.raises(ValueError, match="not for periodic PDEs"):
+        zoo.build_model(pdes.get("kdv-1d"), zoo.ModelConfig(norm_input=True), key=getkey())
+
+
 def test_window_network_inputs_are_scaled_to_unit_size(getkey):
     # A coordinate of the unit ball's points (radius ~ U[0, 1], direction uniform) has
     # E x_j^2 = E r^2 / d = 1 / (3 d): the default scale is ~ sqrt(3 d).
@@ -604,6 +626,20 @@ def test_three_body_best_recipe_by_dimension():
             assert train.batch <= 0.9 * n_params and train.batch % 8 == 0
             assert (train.estimator, train.init_bias, train.warmup) == ("exact", "residual", None)
         assert preset.recipe("best", 129) == (zoo.ModelConfig(), preset.train)
+
+
+def test_radial_parabolic_best_recipe_sees_the_squared_norm():
+    # Heat and Sine-Gordon (radial g, u = v(|x|^2, t)): |x|^2 / d as an input with the
+    # natural gradient up to d = 128, the protocol's network and Adam above; Allen-Cahn's g
+    # is not radial and keeps its own recipe.
+    for name in ("heat-parabolic", "sine-gordon-parabolic"):
+        preset = zoo.get_preset(name)
+        for dim in (10, 100, 128):
+            model, train = preset.recipe("best", dim)
+            assert model == zoo.ModelConfig(norm_input=True)
+            assert (train.optimizer, train.estimator) == ("natural-gradient", "exact")
+        assert preset.recipe("best", 129) == (zoo.ModelConfig(), zoo.TrainConfig())
+    assert not zoo.get_preset("allen-cahn-parabolic").recipe("best", 100)[0].norm_input
 
 
 def test_wide_best_recipe_by_dimension():

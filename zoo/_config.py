@@ -408,6 +408,11 @@ class ModelConfig:
     """Add a learned multiple of $|x|^2$ to the network's output (`models.WithRadial`,
     $N(x) + a |x|^2$, $a$ from 0; $x$ the network's whole input): the radial part an
     affine network cannot hold."""
+    norm_input: bool = False
+    """`"mlp"` and `"residual-mlp"` only: give the network the mean square of the spatial
+    coordinates, $|x|^2 / d$, as one more input (`models.SquaredNorm`), for solutions
+    that depend on space mostly through the radius: $f(|x|^2)$ then takes one layer, not
+    two. Not for periodic PDEs (their network sees an embedding of its own)."""
     num_frequencies: int = 1
     """Periodic PDEs only: Fourier modes K of the periodic embedding of each periodic
     coordinate (an int >= 1)."""
@@ -417,12 +422,17 @@ class ModelConfig:
             _positive_int(self, name)
         if self.scale is not None:
             _number(self, "scale", lambda v: 0 < v < math.inf, "None or a positive finite number")
-        for name in ("centred", "radial"):
+        for name in ("centred", "radial", "norm_input"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"`ModelConfig.{name}` must be a bool, got {getattr(self, name)!r}."
                 )
         _choices(self)
+        if self.norm_input and self.network not in ("mlp", "residual-mlp"):
+            raise ValueError(
+                f'`ModelConfig.norm_input` needs network "mlp" or "residual-mlp" (a dense '
+                f"first layer), got network={self.network!r}."
+            )
 
     def replace(self, **changes) -> "ModelConfig":
         return dataclasses.replace(self, **changes)
