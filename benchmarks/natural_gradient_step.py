@@ -3,8 +3,10 @@
     python benchmarks/natural_gradient_step.py                 # d = 100 and 1000, 400 points
     python benchmarks/natural_gradient_step.py --dims 1000 --nets 1024x2
     python benchmarks/natural_gradient_step.py --dims 100 1000 10000 --nets w2-16x4
+    python benchmarks/natural_gradient_step.py --dims 100 1000 --nets 128x4 n128x4
 
-For each dimension and network (`WIDTHxDEPTH` a `models.MLP`, `wW-WIDTHxDEPTH` a
+For each dimension and network (`WIDTHxDEPTH` a `models.MLP`, `nWIDTHxDEPTH` the same
+behind a `models.SquaredNorm` (`ModelConfig.norm_input`), `wW-WIDTHxDEPTH` a
 `models.WindowMLP` with window W and the zoo's input scale; in the ball ansatz, two-body
 Allen-Cahn, the exact Laplacian) it times, each jitted and compiled first, the best of
 `--repeats`:
@@ -53,7 +55,10 @@ def best_time(fn, *xs) -> float:
 
 def network(pde, net: str) -> eqx.Module:
     window, _, shape = net.rpartition("-")
-    width, depth = map(int, shape.split("x"))
+    width, depth = map(int, shape.removeprefix("n").split("x"))
+    if shape.startswith("n"):  # |x|^2 / d as one more input
+        mlp = models.MLP(pde.dim + 1, width=width, depth=depth, key=jax.random.PRNGKey(0))
+        return models.Embedded(models.SquaredNorm(pde.dim, pde.dim), mlp)
     if not window:
         return models.MLP(pde.dim, width=width, depth=depth, key=jax.random.PRNGKey(0))
     config = zoo.ModelConfig(network="window-mlp", window=int(window[1:]), width=width, depth=depth)

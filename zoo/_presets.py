@@ -371,8 +371,9 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # to form |x|^2 and another for f (one hidden layer of 256: 24% low). Both g are radial and
 # the PDEs rotation invariant, so u = v(|x|^2, t): with |x|^2 / d as one more input
 # (`norm_input`, models.SquaredNorm) the first layer forms v, and the same steps end at a
-# mean squared residual of ~0.002-0.003 (training seed 0: heat 1.3e-3 against 5.1e-3
-# without, Sine-Gordon 8.8e-3 against 2.5e-2; docs/results.md has every seed).
+# mean squared residual of 0.0016-0.006 and, over training seeds 0-2, errors of heat
+# 9.4e-4 to 1.36e-3 (5.1e-3 median without) and Sine-Gordon 6.3e-3 to 8.8e-3 (2.3e-2),
+# lower on every seed, at 1.2-1.6x the step (benchmarks/results/cpu/parabolic-norm-input/).
 _PARABOLIC_BEST = _up_to(
     128,
     ModelConfig(norm_input=True),
