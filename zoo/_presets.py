@@ -400,6 +400,8 @@ _PARABOLIC_BEST = _up_to(
 # ~0.17 s there): PDE seeds 0-2 of the three PDEs at d = 1000 end at 0.0096-0.0236 of the
 # trivial fit in ~100 s, where the dense network's Adam, the recipe above, ends at 0.61
 # (Allen-Cahn seed 0, 89 s; the window network 0.011; benchmarks/results/cpu/wide-d1000/).
+# Seed 3 ends alike (0.015-0.017), but seed 4 stalls at 0.52-0.57 on all three PDEs
+# (benchmarks/results/cpu/wide-d1000-seeds34/): not reliable over instances at d = 1000.
 _WIDE_BEST = _up_to(
     1000,
     ModelConfig(network="window-mlp", window=2, width=16, depth=4),
