@@ -365,9 +365,9 @@ def test_with_radial_adds_a_times_the_squared_norm(getkey):
 
 
 def test_squared_norm_appends_the_mean_square_of_the_leading_coordinates(getkey):
-    # Reference: the feature by hand, and nested autodiff for the spatial Laplacian and
-    # the time derivative of a network behind it in the heat-flow ansatz (the engine pushes
-    # the coordinate tangents through the appended square).
+    # Reference: the feature by hand, and nested autodiff for the spatial Laplacian of a
+    # network behind it in an initial-value ansatz (the engine pushes the coordinate
+    # tangents through the appended square).
     emb = models.SquaredNorm(4, 3)
     x = jnp.array([0.3, -1.2, 0.5, 0.25])
     assert emb.out_size == 5

@@ -760,12 +760,12 @@ def build_model(pde, config: ModelConfig, *, key, dtype=jnp.float32) -> models.C
     ansatz = pde.ansatz
     period = _periodic(ansatz)
     config = resolve_model(config, pde)
-    if period is not None and config.norm_input:
-        raise ValueError(
-            f"`ModelConfig.norm_input` is not for periodic PDEs ({pde.name} is periodic in "
-            "space: its network sees a periodic embedding)."
-        )
     if period is not None:
+        if config.norm_input:
+            raise ValueError(
+                f"`ModelConfig.norm_input` is not for periodic PDEs ({pde.name} is periodic "
+                "in space: its network sees a periodic embedding)."
+            )
         embedding = models.PeriodicEmbedding(
             pde.input_dim, tuple(range(pde.dim)), period, config.num_frequencies
         )
