@@ -7,6 +7,7 @@ compiles once for the whole file.
 
 import json
 import math
+import shutil
 
 import equinox as eqx
 import jax
@@ -467,6 +468,30 @@ def test_finetune_head_steps_train_the_output_layer_alone_first(full_run, tmp_pa
         head.config.replace(train=config)
 
 
+def test_finetune_warmup_freeze_freezes_the_configs_own_warm_up(full_run):
+    # `warmup_freeze`: the config's own warm-up (here 2 Adam steps) with the output layer
+    # alone, then the natural gradient on every layer.
+    _, solver = full_run
+    phased = zoo._presets.NATURAL_GRADIENT.replace(
+        steps=4, batch=8, eval_every=0, warmup=CONFIG.replace(steps=2, eval_every=0)
+    )
+    kwargs = dict(config=phased, reset="last", progress=False, plots=False)
+    warm = zoo.finetune(solver, warmup_freeze="all-but-last", until=2, **kwargs)
+    before = solver.model.net.layers
+    assert all(_same(a, b) for a, b in zip(before[:-1], warm.model.net.layers[:-1]))
+    assert float(jnp.max(jnp.abs(warm.model.net.layers[-1].weight))) > 0  # from zero
+    assert warm.config.train.warmup == phased.warmup  # its own, not the main phase's
+    tuned = zoo.finetune(solver, warmup_freeze="all-but-last", **kwargs)
+    assert not any(_same(a, b) for a, b in zip(before[:-1], tuned.model.net.layers[:-1]))
+    assert (tuned.config.freeze, tuned.config.warmup_freeze) == ("none", "all-but-last")
+    with pytest.raises(ValueError, match="give one of them"):
+        zoo.finetune(solver, warmup_freeze="all-but-last", head_steps=2, **kwargs)
+    with pytest.raises(ValueError, match="needs a warm-up phase"):
+        zoo.finetune(solver, config=CONFIG, warmup_freeze="all-but-last", progress=False)
+    with pytest.raises(ValueError, match="warmup_freeze"):
+        zoo.finetune(solver, warmup_freeze="middle", **kwargs)
+
+
 def test_finetune_rejects_a_different_input_size(full_run):
     _, solver = full_run
     with pytest.raises(ValueError, match="input dimension 6, but the solver takes 4"):
@@ -643,11 +668,13 @@ def test_radial_parabolic_best_recipe_sees_the_squared_norm():
 
 
 def test_wide_best_recipe_by_dimension():
-    # The window network's natural gradient on 200 points a step up to d = 1000 (measured
-    # at d = 100 and 1000), the dense network's Adam above.
+    # The window network's natural gradient on 200 points a step from its constant start
+    # up to d = 128; up to d = 1000 the same network learned at d = 100, its readouts
+    # fitted by 3 Gauss-Newton steps (the warm-up, output layer alone), then the same
+    # natural-gradient steps on every layer; the dense network's Adam above.
     for name in ("allen-cahn-twobody-wide", "poisson-twobody-wide", "sine-gordon-twobody-wide"):
         preset = zoo.get_preset(name)
-        for dim in (10, 100, 129, 1000):
+        for dim in (10, 100, 128, 129, 1000):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.window, model.width, model.depth) == (
                 "window-mlp",
@@ -655,12 +682,16 @@ def test_wide_best_recipe_by_dimension():
                 16,
                 4,
             )
-            assert (train.optimizer, train.estimator, train.warmup) == (
-                "natural-gradient",
-                "exact",
-                None,
-            )
-            assert (train.steps, train.batch, train.damping) == (600, 200, 1e-2)
+            assert (train.optimizer, train.estimator) == ("natural-gradient", "exact")
+            assert (train.batch, train.damping, train.momentum) == (200, 1e-2, 0.9)
+            if dim <= 128:
+                assert (train.steps, train.warmup, train.source_dim) == (600, None, None)
+                continue
+            assert (train.steps, train.source_dim, train.init_bias) == (300, 100, "residual")
+            assert preset.recipe("best", 100)[0] == model
+            fit = train.warmup  # 1.5 points per readout (d - 1 windows and the bias)
+            assert (fit.optimizer, fit.estimator, fit.steps) == ("natural-gradient", "exact", 3)
+            assert fit.batch == 16 * math.ceil(1.5 * dim / 16) and fit.momentum == 0
         model, train = preset.recipe("best", 1001)
         assert (model, train) == (zoo.ModelConfig(), preset.train)
 
@@ -764,6 +795,27 @@ def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
         with pytest.raises(ValueError, match=match):
             dims = {} if isinstance(problem, pdes.AbstractPDE) else {"dim": 24}
             zoo.train(problem, **dims, model=model, config=cfg, progress=False, plots=False)
+    # With a warm-up, the warm-up is the readouts' fit and the rest trains every layer
+    # (the wide presets' recipe at d = 1000, in small): the finished source is reused.
+    staged = tmp_path / "staged"
+    shutil.copytree(out / "source", staged / "source")
+    steps = zoo._presets.NATURAL_GRADIENT.replace(warmup=None, steps=5, batch=64, n_test=512)
+    staged_config = steps.replace(
+        warmup=config.replace(source_dim=None),
+        source_dim=20,
+        init_bias="residual",
+        init_bias_points=1024,
+    )
+    run_args = dict(config=staged_config, out=staged, **kwargs)
+    fitted = zoo.train("poisson-twobody", 24, until=3, **run_args)  # the warm-up alone
+    assert all(_same(a, b) for a, b in zip(fitted.model.net.layers[:-1], source_net.layers[:-1]))
+    tuned = zoo.resume(staged, progress=False, plots=False)
+    hidden = zip(tuned.model.net.layers[:-1], source_net.layers[:-1])
+    assert not any(_same(a, b) for a, b in hidden)
+    assert (tuned.config.freeze, tuned.config.warmup_freeze) == ("none", "all-but-last")
+    run = run.replace(train=staged_config)
+    assert tuned.config.replace(init_from=None) == zoo._presets.written_config(run)
+    assert tuned.card["rel_l2"] < 0.01 * tuned.card["trivial_rel_l2"], tuned.card
     with pytest.raises(ValueError, match="`TrainConfig.source_dim` must be an int >= 1"):
         zoo.TrainConfig(source_dim=0)
     with pytest.raises(ValueError, match="warmup.source_dim` must be None"):

@@ -539,7 +539,10 @@ def _cmd_train(args: Demo, argv: list[str]) -> int:
         name, dim = cfg.preset, cfg.pde.dim
         out = _directory(run.out) or _default_out(name, dim)
         source = cfg.train.source_dim
-        how = f"at d={source}, then its readouts for " if source else "for "
+        how = "for "
+        if source:
+            then = "its readouts, then every layer" if cfg.train.warmup else "its readouts"
+            how = f"at d={source}, then {then} for "
         print(f"training {name} d={dim} {how}{cfg.train.steps} steps -> {out}", flush=True)
         solver = train(
             name,

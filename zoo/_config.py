@@ -231,7 +231,10 @@ class TrainConfig:
     to the run's dimension (input scale kept, centred) and runs this config on its output
     layer alone from zero (`zoo.fit_readouts`, which this config's fields then are: e.g.
     `steps` Gauss-Newton steps). Where a PDE's solution is one window function weighted
-    per instance, that function learned where points are cheap is the whole network."""
+    per instance, that function learned where points are cheap is the whole network.
+    With a `warmup`, that phase is the output layer's fit and the rest of `steps` train
+    every layer from there (the wide-domain presets at d = 1000, where the moved function
+    is close but not enough)."""
     warmup: "TrainConfig | None" = None
     """A first phase, itself a `TrainConfig` without a warm-up of its own (its optimiser,
     `steps`, `batch`, estimator, learning rate), run for its `steps` before this

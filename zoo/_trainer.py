@@ -1179,12 +1179,14 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
         )
     if source_dir is not None:
         source.card.setdefault("run_dir", str(source_dir))  # for the run's `init_from`
+    staged = train_config.warmup is not None  # The readouts first, then every layer.
     return finetune(
         _moved(source, pde),
         pde,
         config=train_config,
         reset="last",
-        freeze="all-but-last",
+        freeze="none" if staged else "all-but-last",
+        warmup_freeze="all-but-last" if staged else None,
         out=out,
         overwrite=overwrite,
         **runs,
@@ -1337,6 +1339,7 @@ def finetune(
     freeze: str = "none",
     reset: str = "none",
     head_steps: int = 0,
+    warmup_freeze: str | None = None,
     pde_seed: int | None = None,
     dim: int | None = None,
     out: str | Path | None = None,
@@ -1370,6 +1373,11 @@ def finetune(
       new output layer is fitted to the old features before they move. With
       `reset="last"` the way to fine-tune a natural-gradient solver
       (docs/concepts/finetuning.md).
+    - `warmup_freeze`: what the config's own warm-up phase (`TrainConfig.warmup`, with
+      its own optimiser, points and rate) freezes, one of the `freeze` values; None: the
+      same as `freeze`. E.g. `"all-but-last"`: the warm-up fits the output layer, the rest
+      of the steps train what `freeze` leaves. (`head_steps` sets it to `"all-but-last"`
+      for its own warm-up, so the two are not given together.)
     - `pde_seed`: the seed when `pde` is a preset name (or None for a solver trained on a
       preset: another instance of that preset); default the solver's PDE seed.
     - `dim`: the dimension when `pde` is a preset name (or None for a solver trained on a
@@ -1386,8 +1394,9 @@ def finetune(
     **Raises:** `ValueError` if the new PDE's input dimension differs from the solver's
     (for a network other than a window network, or without `reset="last"`), an argument
     would be ignored (`pde_seed` without a preset name, a `ModelConfig`
-    field), an override is unknown or refused by `TrainConfig`, or `head_steps` is not
-    below `steps`; checked before `out` is created.
+    field), an override is unknown or refused by `TrainConfig`, `head_steps` is not
+    below `steps`, or `warmup_freeze` is given with `head_steps` or without a warm-up in
+    the config; checked before `out` is created.
     """
     if model_fields := sorted(set(overrides) & set(ModelConfig.__dataclass_fields__)):
         raise ValueError(
@@ -1408,6 +1417,15 @@ def finetune(
         raise ValueError(f"`freeze` must be one of {list(FREEZES)}, got {freeze!r}.")
     if reset not in ("none", "last"):
         raise ValueError(f"`reset` must be 'none' or 'last', got {reset!r}.")
+    if warmup_freeze is not None and warmup_freeze not in FREEZES:
+        raise ValueError(
+            f"`warmup_freeze` must be None or one of {list(FREEZES)}, got {warmup_freeze!r}."
+        )
+    if warmup_freeze is not None and head_steps:
+        raise ValueError(
+            "`warmup_freeze` is for the config's own warm-up; `head_steps` makes a warm-up "
+            "of the output layer alone: give one of them."
+        )
     pde = _target_pde(solver, pde, pde_seed, dim)
     net = solver.model.net  # The network inside the solver's `models.Constrained`.
     model_config = base.model if base is not None else ModelConfig()
@@ -1417,6 +1435,8 @@ def finetune(
         config = base.train if base is not None else TrainConfig()
     config = config.replace(**with_cadence(train_changes))
     config = _with_head(config, head_steps)
+    if head_steps:
+        warmup_freeze = "all-but-last"
     spec = PDESpec.from_pde(pde) if pde.rebuildable else None
     preset_name = spec.name if spec is not None and spec.name in _preset_names() else None
     evaluation = get_preset(preset_name).evaluation if preset_name else "field"
@@ -1426,7 +1446,7 @@ def finetune(
         model=model_config,
         train=config,
         freeze=freeze,
-        warmup_freeze="all-but-last" if head_steps else None,
+        warmup_freeze=warmup_freeze,
         init_from=_describe(solver, reset),
         evaluation=evaluation,
     )
