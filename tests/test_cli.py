@@ -269,6 +269,17 @@ def test_finetune(cli_run, tmp_path, capsys):
         "all-but-last",
         2,
     )
+    # --warmup-freeze: the config's own warm-up (here 2 Adam steps) on the output layer.
+    warm = ("--warmup", '{"steps": 2}', "--warmup-freeze", "all-but-last", "--steps", "5")
+    args = ("--reset", "last", *warm, "--no-progress", "--no-plots")
+    proc = in_process(capsys, "finetune", out, *args, "--out", tmp_path / "warm")
+    assert proc.returncode == 0, proc.stderr
+    config = zoo.load(tmp_path / "warm").config
+    assert (config.freeze, config.warmup_freeze, config.train.warmup.steps) == (
+        "none",
+        "all-but-last",
+        2,
+    )
     # --dim: another dimension, for a window network only (this one is dense).
     proc = in_process(capsys, "finetune", out, "--dim", "6", *flags, "--out", tmp_path / "d6")
     assert_one_line_error(proc, "only a window network (`models.WindowMLP`", code=1)

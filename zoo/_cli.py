@@ -222,6 +222,9 @@ class Finetune:
     head_steps: int = 0
     """Train the output layer alone for this many of the steps first (with --reset last:
     how to fine-tune a natural-gradient solver)."""
+    warmup_freeze: Freeze | None = None
+    """Layers kept fixed in the config's own warm-up (--warmup), e.g. all-but-last: fit
+    the output layer first; None: as --freeze."""
     readouts: bool = False
     """Refit the output layer alone by Gauss-Newton, every other layer kept
     (zoo.fit_readouts: from the residual-fitted output bias, 3 steps on 1.5 points per
@@ -614,10 +617,15 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
         until=run.until,
     )
     if args.readouts:
-        if (args.freeze, args.reset, args.head_steps) != ("none", "none", 0):
+        if (args.freeze, args.reset, args.head_steps, args.warmup_freeze) != (
+            "none",
+            "none",
+            0,
+            None,
+        ):
             raise CLIError(
                 "--readouts sets what trains itself (the output layer, from zero): drop "
-                "--freeze, --reset and --head-steps."
+                "--freeze, --reset, --head-steps and --warmup-freeze."
             )
         solver = fit_readouts(source, args.pde, **common, **train_given)
     else:
@@ -628,6 +636,7 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
             freeze=args.freeze,
             reset=args.reset,
             head_steps=args.head_steps,
+            warmup_freeze=args.warmup_freeze,
             **common,
         )
     solver.card.setdefault("run_dir", str(out))
