@@ -352,6 +352,14 @@ def readout_settings(
     )
 
 
+def source_freezes(config: TrainConfig) -> "tuple[Freeze, Freeze | None]":
+    """`(freeze, warmup_freeze)` of a run with `TrainConfig.source_dim`: its output layer
+    alone throughout, or, with a warm-up, in the warm-up only (then every layer)."""
+    if config.warmup is not None:
+        return "none", "all-but-last"
+    return "all-but-last", None
+
+
 def without_bookkeeping(config: TrainConfig) -> TrainConfig:
     """`config` with the fields that do not change what is trained (seeds, cadences,
     evaluation, devices, rollbacks) set to fixed values: two configurations that train

@@ -22,6 +22,7 @@ from ._config import (
     RunConfig,
     TrainConfig,
     readout_settings,
+    source_freezes,
     without_bookkeeping,
 )
 from ._evaluate import sample
@@ -736,11 +737,10 @@ def written_config(run: RunConfig) -> RunConfig:
     model = resolve_model(run.model, run.pde.build())
     if run.train.source_dim is None:
         return run.replace(model=model)
-    if run.train.warmup is not None:  # The readouts' fit, then every layer.
-        return run.replace(
-            model=model.replace(centred=True), freeze="none", warmup_freeze="all-but-last"
-        )
-    return run.replace(model=model.replace(centred=True), freeze="all-but-last")
+    freeze, warmup_freeze = source_freezes(run.train)
+    return run.replace(
+        model=model.replace(centred=True), freeze=freeze, warmup_freeze=warmup_freeze
+    )
 
 
 def resolve_model(config: ModelConfig, pde) -> ModelConfig:

@@ -50,6 +50,7 @@ from ._config import (
     RunConfig,
     TrainConfig,
     readout_settings,
+    source_freezes,
     split_overrides,
     with_cadence,
     without_bookkeeping,
@@ -1179,14 +1180,14 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
         )
     if source_dir is not None:
         source.card.setdefault("run_dir", str(source_dir))  # for the run's `init_from`
-    staged = train_config.warmup is not None  # The readouts first, then every layer.
+    freeze, warmup_freeze = source_freezes(train_config)
     return finetune(
         _moved(source, pde),
         pde,
         config=train_config,
         reset="last",
-        freeze="none" if staged else "all-but-last",
-        warmup_freeze="all-but-last" if staged else None,
+        freeze=freeze,
+        warmup_freeze=warmup_freeze,
         out=out,
         overwrite=overwrite,
         **runs,
