@@ -5,13 +5,17 @@
     python scripts/finetune_vs_scratch.py --steps 200 --source allen-cahn-twobody-d100
     python scripts/finetune_vs_scratch.py --steps 10000 --resets last --budgets 1 0.5 0.3
     python scripts/finetune_vs_scratch.py --steps 300 --resets last --head-steps 0 50 --budgets 0.5
+    python scripts/finetune_vs_scratch.py --steps 300 --resets last --readout-steps 3 \
+        --damping 1e-4 --budgets 0.5
 
 A new PDE of the same family (two-body Allen-Cahn with the coefficients of another seed)
 is solved from scratch with the preset's configuration, and by fine-tuning the
 pretrained solver `--source` (trained on seed 0) with the same budget and schedule, once
 per fine-tuning variant (peak learning rate x frozen layers x output layer reset or not;
 every variant is reported, not only the best; `--head-steps` trains the output layer
-alone for that many steps first, `zoo.finetune(head_steps=...)`). The report is the
+alone for that many steps first, `zoo.finetune(head_steps=...)`; `--readout-steps` fits
+it by Gauss-Newton for that many, `zoo.finetune(readout_steps=...)`; `--damping` is the
+fine-tuning runs' natural-gradient damping). The report is the
 number of steps each run needs to reach the from-scratch run's final rel-L2 (evaluated
 every `--eval-every` steps on the same streamed test points), and the ratio to the
 from-scratch steps.
@@ -57,6 +61,14 @@ parser.add_argument(
     help="steps training the output layer alone first (zoo.finetune's head_steps)",
 )
 parser.add_argument(
+    "--readout-steps",
+    type=int,
+    nargs="+",
+    default=[0],
+    help="steps fitting the output layer by Gauss-Newton first (zoo.finetune's readout_steps)",
+)
+parser.add_argument("--damping", type=float, help="fine-tuning runs' damping (default: source's)")
+parser.add_argument(
     "--budgets",
     type=float,
     nargs="+",
@@ -72,7 +84,8 @@ config = source.config.train.replace(
     steps=args.steps, eval_every=args.eval_every, n_test=args.n_test, checkpoint_every=0
 )
 lrs = args.lrs or [config.lr]
-variants = list(itertools.product(lrs, args.freezes, args.resets, args.head_steps, args.budgets))
+axes = (lrs, args.freezes, args.resets, args.head_steps, args.readout_steps, args.budgets)
+variants = [v for v in itertools.product(*axes) if not (v[3] and v[4])]  # one warm-up each
 
 
 def curve(records):
@@ -90,10 +103,15 @@ with tempfile.TemporaryDirectory() as tmp:
         plots=False,
     )
     runs = {"scratch": zoo.read_metrics(Path(tmp) / "scratch")}
-    for lr, freeze, reset, head, budget in variants:
+    for lr, freeze, reset, head, readout, budget in variants:
         steps = round(budget * args.steps)
         name = f"finetune lr={lr:g} freeze={freeze} reset={reset} head={head} steps={steps}"
+        if readout:
+            name += f" readout_steps={readout}"
         run_config = config.replace(lr=lr, steps=steps)
+        if args.damping is not None:
+            run_config = run_config.replace(damping=args.damping)
+            name += f" damping={args.damping:g}"
         zoo.finetune(
             source,
             preset,
@@ -101,6 +119,7 @@ with tempfile.TemporaryDirectory() as tmp:
             freeze=freeze,
             reset=reset,
             head_steps=head,
+            readout_steps=readout,
             pde_seed=args.pde_seed,
             out=Path(tmp) / name,
             progress=False,

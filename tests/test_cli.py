@@ -280,6 +280,17 @@ def test_finetune(cli_run, tmp_path, capsys):
         "all-but-last",
         2,
     )
+    # --readout-steps: the readouts' Gauss-Newton fit as the warm-up (output layer alone).
+    args = ("--reset", "last", "--readout-steps", "2", "--steps", "5", "--no-progress")
+    proc = in_process(capsys, "finetune", out, *args, "--no-plots", "--out", tmp_path / "fit")
+    assert proc.returncode == 0, proc.stderr
+    config = zoo.load(tmp_path / "fit").config
+    assert (config.freeze, config.warmup_freeze, config.train.warmup.steps) == (
+        "none",
+        "all-but-last",
+        2,
+    )
+    assert config.train.warmup.optimizer == "natural-gradient"
     # --dim: another dimension, for a window network only (this one is dense).
     proc = in_process(capsys, "finetune", out, "--dim", "6", *flags, "--out", tmp_path / "d6")
     assert_one_line_error(proc, "only a window network (`models.WindowMLP`", code=1)
@@ -297,9 +308,10 @@ def test_finetune(cli_run, tmp_path, capsys):
         2,
     )
     assert config.train.batch == 16 * math.ceil(1.5 * n_out / 16)
-    proc = in_process(capsys, "finetune", out, *flags, "--reset", "last", "--out", tmp_path / "r2")
-    assert_one_line_error(proc, "--readouts sets what trains itself", code=2)
-    assert not (tmp_path / "r2").exists()
+    for extra in (("--reset", "last"), ("--readout-steps", "1")):
+        proc = in_process(capsys, "finetune", out, *flags, *extra, "--out", tmp_path / "r2")
+        assert_one_line_error(proc, "--readouts sets what trains itself", code=2)
+        assert not (tmp_path / "r2").exists()
 
 
 def test_non_finite_loss(tmp_path, capsys):

@@ -562,6 +562,50 @@ def test_fit_readouts_recovers_readouts_that_solve_the_pde(getkey):
         zoo.fit_readouts(source, pde, points_per_parameter=1.0)
 
 
+def test_finetune_readout_steps_fit_the_readouts_first(getkey):
+    # Known answer as above, at the source's own dimension: the first `readout_steps` are
+    # the readouts' Gauss-Newton fit on the output layer alone (one step recovers them for
+    # Poisson), then the config's natural-gradient steps move every layer.
+    window = zoo.ModelConfig(network="window-mlp", window=2, width=8, depth=3, scale=2.0)
+    config = CONFIG.replace(steps=2, eval_every=0, checkpoint_every=0)
+    source = zoo.train("poisson-twobody", 9, model=window, config=config, progress=False)
+    net = source.model.net
+    dtype = net.readout.weight.dtype
+    readout = (jax.random.normal(getkey(), (1, 8), dtype), jnp.array([0.7], dtype))
+    truth = models.Constrained(
+        eqx.tree_at(lambda n: (n.readout.weight, n.readout.bias), net, readout),
+        stde.BallAnsatz(),
+    )
+    pde = pdes.CustomPDE(9, stde.Laplacian(), exact_solution=truth)
+    x = pdes.get("poisson-twobody", dim=9).sample_interior(getkey(), 256)
+    main = zoo._presets.NATURAL_GRADIENT.replace(steps=3, batch=8, eval_every=0, warmup=None)
+    kwargs = dict(config=main, reset="last", progress=False, plots=False)
+    fitted = zoo.finetune(source, pde, readout_steps=1, until=1, **kwargs)
+    assert all(_same(a, b) for a, b in zip(net.layers, fitted.model.net.layers))
+    ref = jax.vmap(truth)(x)
+    assert jnp.linalg.norm(fitted(x) - ref) / jnp.linalg.norm(ref) < 1e-4
+    warm = fitted.config.train.warmup  # `fit_readouts`' settings: 16 >= 1.5 x 9 points
+    assert (warm.steps, warm.batch, warm.optimizer, warm.lr, warm.momentum) == (
+        1,
+        16,
+        "natural-gradient",
+        1.0,
+        0.0,
+    )
+    assert (fitted.config.freeze, fitted.config.warmup_freeze) == ("none", "all-but-last")
+    assert warm.eval_every == main.eval_every  # the run's cadence, not the fit's
+    tuned = zoo.finetune(source, pde, readout_steps=1, **kwargs)
+    assert not any(_same(a, b) for a, b in zip(net.layers, tuned.model.net.layers))
+    for bad, match in (
+        (dict(readout_steps=3), r"`readout_steps` \(3\) must be below"),
+        (dict(readout_steps=-1), "`readout_steps` must be an int >= 0"),
+        (dict(readout_steps=1, head_steps=1), "give one of them"),
+        (dict(readout_steps=1, warmup_freeze="all-but-last"), "give one of them"),
+    ):
+        with pytest.raises(ValueError, match=match):
+            zoo.finetune(source, pde, **bad, **kwargs)
+
+
 @pytest.mark.slow
 def test_float64_unbiased_loss_runs():
     config = CONFIG.replace(steps=3, precision="float64", loss="unbiased", eval_every=0, n_test=16)

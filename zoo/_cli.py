@@ -222,6 +222,10 @@ class Finetune:
     head_steps: int = 0
     """Train the output layer alone for this many of the steps first (with --reset last:
     how to fine-tune a natural-gradient solver)."""
+    readout_steps: int = 0
+    """Fit the output layer alone by Gauss-Newton for this many of the steps first (the
+    steps of --readouts), then train what --freeze leaves (with --reset last and
+    --damping 1e-4: how to fine-tune a window solver on another instance)."""
     warmup_freeze: Freeze | None = None
     """Layers kept fixed in the config's own warm-up (--warmup), e.g. all-but-last: fit
     the output layer first; None: as --freeze."""
@@ -617,15 +621,11 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
         until=run.until,
     )
     if args.readouts:
-        if (args.freeze, args.reset, args.head_steps, args.warmup_freeze) != (
-            "none",
-            "none",
-            0,
-            None,
-        ):
+        given = (args.freeze, args.reset, args.head_steps, args.readout_steps, args.warmup_freeze)
+        if given != ("none", "none", 0, 0, None):
             raise CLIError(
                 "--readouts sets what trains itself (the output layer, from zero): drop "
-                "--freeze, --reset, --head-steps and --warmup-freeze."
+                "--freeze, --reset, --head-steps, --readout-steps and --warmup-freeze."
             )
         solver = fit_readouts(source, args.pde, **common, **train_given)
     else:
@@ -636,6 +636,7 @@ def _cmd_finetune(args: Finetune, argv: list[str]) -> int:
             freeze=args.freeze,
             reset=args.reset,
             head_steps=args.head_steps,
+            readout_steps=args.readout_steps,
             warmup_freeze=args.warmup_freeze,
             **common,
         )

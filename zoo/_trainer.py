@@ -1340,6 +1340,7 @@ def finetune(
     freeze: str = "none",
     reset: str = "none",
     head_steps: int = 0,
+    readout_steps: int = 0,
     warmup_freeze: str | None = None,
     pde_seed: int | None = None,
     dim: int | None = None,
@@ -1374,6 +1375,14 @@ def finetune(
       new output layer is fitted to the old features before they move. With
       `reset="last"` the way to fine-tune a natural-gradient solver
       (docs/concepts/finetuning.md).
+    - `readout_steps`: make the first this many of the `steps` the readouts'
+      Gauss-Newton fit (`zoo.fit_readouts`' steps: the output layer alone, natural
+      gradient with the exact operator on 1.5 fresh points per output-layer parameter,
+      rate 1, no momentum, damping 1e-6; in place of the config's warm-up), then the
+      config's steps on the layers `freeze` leaves. The head phase of `head_steps` in a
+      few steps, each solving for the readouts: for a window solver on another instance
+      of its family, 3 such steps, then the rest at damping 1e-4, reach the from-scratch
+      error in half the recipe's steps (docs/concepts/finetuning.md).
     - `warmup_freeze`: what the config's own warm-up phase (`TrainConfig.warmup`, with
       its own optimiser, points and rate) freezes, one of the `freeze` values; None: the
       same as `freeze`. E.g. `"all-but-last"`: the warm-up fits the output layer, the rest
@@ -1396,8 +1405,9 @@ def finetune(
     (for a network other than a window network, or without `reset="last"`), an argument
     would be ignored (`pde_seed` without a preset name, a `ModelConfig`
     field), an override is unknown or refused by `TrainConfig`, `head_steps` is not
-    below `steps`, or `warmup_freeze` is given with `head_steps` or without a warm-up in
-    the config; checked before `out` is created.
+    below `steps` (nor `readout_steps`), `head_steps` and `readout_steps` are given
+    together, or `warmup_freeze` is given with either or without a warm-up in the config;
+    checked before `out` is created.
     """
     if model_fields := sorted(set(overrides) & set(ModelConfig.__dataclass_fields__)):
         raise ValueError(
@@ -1422,10 +1432,15 @@ def finetune(
         raise ValueError(
             f"`warmup_freeze` must be None or one of {list(FREEZES)}, got {warmup_freeze!r}."
         )
-    if warmup_freeze is not None and head_steps:
+    if warmup_freeze is not None and (head_steps or readout_steps):
         raise ValueError(
-            "`warmup_freeze` is for the config's own warm-up; `head_steps` makes a warm-up "
-            "of the output layer alone: give one of them."
+            "`warmup_freeze` is for the config's own warm-up; `head_steps` and "
+            "`readout_steps` make a warm-up of the output layer alone: give one of them."
+        )
+    if head_steps and readout_steps:
+        raise ValueError(
+            "`head_steps` and `readout_steps` each make the output layer's warm-up: give "
+            "one of them."
         )
     pde = _target_pde(solver, pde, pde_seed, dim)
     net = solver.model.net  # The network inside the solver's `models.Constrained`.
@@ -1436,7 +1451,8 @@ def finetune(
         config = base.train if base is not None else TrainConfig()
     config = config.replace(**with_cadence(train_changes))
     config = _with_head(config, head_steps)
-    if head_steps:
+    config = _with_readout_fit(config, readout_steps, net)
+    if head_steps or readout_steps:
         warmup_freeze = "all-but-last"
     spec = PDESpec.from_pde(pde) if pde.rebuildable else None
     preset_name = spec.name if spec is not None and spec.name in _preset_names() else None
@@ -1532,9 +1548,7 @@ def fit_readouts(
     if isinstance(net, models.WindowMLP) and target.input_dim != net.in_size:
         solver = _moved(solver, target)
         net = solver.model.net
-    last = eqx.filter(net, models.trainable_spec(net, "last"))
-    n_params = sum(a.size for a in jax.tree_util.tree_leaves(last))
-    settings = readout_settings(n_params, steps, points_per_parameter, damping)
+    settings = readout_settings(_readouts(net), steps, points_per_parameter, damping)
     return finetune(solver, target, reset="last", freeze="all-but-last", **{**settings, **kwargs})
 
 
@@ -1610,6 +1624,30 @@ def _with_head(config: TrainConfig, head_steps: int) -> TrainConfig:
         )
     main = config.replace(warmup=None)
     return main.replace(warmup=main.replace(steps=head_steps))
+
+
+def _with_readout_fit(config: TrainConfig, readout_steps: int, net) -> TrainConfig:
+    """`config` with its first `readout_steps` steps the Gauss-Newton fit of `net`'s
+    readouts (`fit_readouts`' settings) as its warm-up, or as is for 0."""
+    check_int(readout_steps, "readout_steps", minimum=0)
+    if readout_steps == 0:
+        return config
+    if readout_steps >= config.steps:
+        raise ValueError(
+            f"`readout_steps` ({readout_steps}) must be below the run's `steps` "
+            f"({config.steps}): the rest trains the other layers."
+        )
+    fit = readout_settings(_readouts(net), readout_steps)
+    # The run's cadence is what the loop follows; the warm-up carries it too, so that the
+    # written config does not show the fit's own (an evaluation every step).
+    cadence = {k: getattr(config, k) for k in ("log_every", "eval_every", "checkpoint_every")}
+    return config.replace(warmup=TrainConfig(**{**fit, **cadence}))
+
+
+def _readouts(net) -> int:
+    """Parameters of `net`'s output layer."""
+    last = eqx.filter(net, models.trainable_spec(net, "last"))
+    return sum(a.size for a in jax.tree_util.tree_leaves(last))
 
 
 def _preset_names():
