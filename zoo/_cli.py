@@ -225,7 +225,7 @@ class Finetune:
     readout_steps: int = 0
     """Fit the output layer alone by Gauss-Newton for this many of the steps first (the
     steps of --readouts), then train what --freeze leaves (with --reset last and
-    --damping 1e-4: how to fine-tune a window solver on another instance)."""
+    --damping 1e-5: how to fine-tune a window solver on another instance)."""
     warmup_freeze: Freeze | None = None
     """Layers kept fixed in the config's own warm-up (--warmup), e.g. all-but-last: fit
     the output layer first; None: as --freeze."""

@@ -1380,8 +1380,9 @@ def finetune(
       gradient with the exact operator on 1.5 fresh points per output-layer parameter,
       rate 1, no momentum, damping 1e-6; in place of the config's warm-up), then the
       config's steps on the layers `freeze` leaves. The head phase of `head_steps` in a
-      few steps, each solving for the readouts: for a window solver on another instance
-      of its family, 3 such steps, then the rest at damping 1e-4, reach the from-scratch
+      few steps, each solving for the readouts. For the two-body window solvers at d = 100
+      on other instances of their family: 3 such steps, then the rest nearly undamped
+      (`damping=1e-5`: from there the Gauss-Newton model holds), reach the from-scratch
       error in half the recipe's steps (docs/concepts/finetuning.md).
     - `warmup_freeze`: what the config's own warm-up phase (`TrainConfig.warmup`, with
       its own optimiser, points and rate) freezes, one of the `freeze` values; None: the
