@@ -6,7 +6,7 @@
     python scripts/finetune_vs_scratch.py --steps 10000 --resets last --budgets 1 0.5 0.3
     python scripts/finetune_vs_scratch.py --steps 300 --resets last --head-steps 0 50 --budgets 0.5
     python scripts/finetune_vs_scratch.py --steps 300 --resets last --readout-steps 3 \
-        --damping 1e-4 --budgets 0.5
+        --damping 1e-5 --budgets 0.5
 
 A new PDE of the same family (two-body Allen-Cahn with the coefficients of another seed)
 is solved from scratch with the preset's configuration, and by fine-tuning the

@@ -578,7 +578,9 @@ def test_finetune_readout_steps_fit_the_readouts_first(getkey):
     )
     pde = pdes.CustomPDE(9, stde.Laplacian(), exact_solution=truth)
     x = pdes.get("poisson-twobody", dim=9).sample_interior(getkey(), 256)
-    main = zoo._presets.NATURAL_GRADIENT.replace(steps=3, batch=8, eval_every=0, warmup=None)
+    main = zoo._presets.NATURAL_GRADIENT.replace(
+        steps=3, batch=8, eval_every=0, warmup=None, jacobian_chunk=4
+    )
     kwargs = dict(config=main, reset="last", progress=False, plots=False)
     fitted = zoo.finetune(source, pde, readout_steps=1, until=1, **kwargs)
     assert all(_same(a, b) for a, b in zip(net.layers, fitted.model.net.layers))
@@ -593,7 +595,8 @@ def test_finetune_readout_steps_fit_the_readouts_first(getkey):
         0.0,
     )
     assert (fitted.config.freeze, fitted.config.warmup_freeze) == ("none", "all-but-last")
-    assert warm.eval_every == main.eval_every  # the run's cadence, not the fit's
+    # On the run's config (here its Jacobian chunks), with the run's cadence.
+    assert (warm.jacobian_chunk, warm.eval_every) == (4, main.eval_every)
     tuned = zoo.finetune(source, pde, readout_steps=1, **kwargs)
     assert not any(_same(a, b) for a, b in zip(net.layers, tuned.model.net.layers))
     for bad, match in (

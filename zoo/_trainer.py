@@ -1639,10 +1639,12 @@ def _with_readout_fit(config: TrainConfig, readout_steps: int, net) -> TrainConf
             f"({config.steps}): the rest trains the other layers."
         )
     fit = readout_settings(_readouts(net), readout_steps)
-    # The run's cadence is what the loop follows; the warm-up carries it too, so that the
-    # written config does not show the fit's own (an evaluation every step).
-    cadence = {k: getattr(config, k) for k in ("log_every", "eval_every", "checkpoint_every")}
-    return config.replace(warmup=TrainConfig(**{**fit, **cadence}))
+    # On the run's config, as `fit_readouts` is on the solver's (its precision, devices,
+    # ...), with the run's cadence: the loop follows the run's, and the written config
+    # should not show the fit's own (an evaluation every step).
+    for cadence in ("log_every", "eval_every", "checkpoint_every"):
+        del fit[cadence]
+    return config.replace(warmup=config.replace(**fit))
 
 
 def _readouts(net) -> int:
