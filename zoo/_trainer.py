@@ -1451,8 +1451,9 @@ def finetune(
     if config is None:
         config = base.train if base is not None else TrainConfig()
     config = config.replace(**with_cadence(train_changes))
-    config = _with_head(config, head_steps)
-    config = _with_readout_fit(config, readout_steps, net)
+    config = _with_output_phase(config, head_steps, "head_steps")
+    fit = _readout_fit(net) if readout_steps else {}
+    config = _with_output_phase(config, readout_steps, "readout_steps", **fit)
     if head_steps or readout_steps:
         warmup_freeze = "all-but-last"
     spec = PDESpec.from_pde(pde) if pde.rebuildable else None
@@ -1612,39 +1613,32 @@ def _resized(solver: Solver, pde, reset: str):
     return net.resized(pde.input_dim, scale=scale), solver.config.model.replace(scale=scale)
 
 
-def _with_head(config: TrainConfig, head_steps: int) -> TrainConfig:
-    """`config` with its first `head_steps` steps a warm-up phase of its own (`finetune`'s
-    output-layer phase, in place of the config's warm-up), or as is for 0."""
-    check_int(head_steps, "head_steps", minimum=0)
-    if head_steps == 0:
+def _with_output_phase(config: TrainConfig, steps: int, name: str, **changes) -> TrainConfig:
+    """`config` with its first `steps` steps a warm-up phase of its own (`finetune`'s
+    output-layer phase: the run's config with `changes`, in place of the config's
+    warm-up), or as is for 0; `name` is the argument's, for errors."""
+    check_int(steps, name, minimum=0)
+    if steps == 0:
         return config
-    if head_steps >= config.steps:
+    if steps >= config.steps:
         raise ValueError(
-            f"`head_steps` ({head_steps}) must be below the run's `steps` ({config.steps}): "
-            "the rest trains the other layers."
+            f"`{name}` ({steps}) must be below the run's `steps` ({config.steps}): the rest "
+            "trains the other layers."
         )
     main = config.replace(warmup=None)
-    return main.replace(warmup=main.replace(steps=head_steps))
+    return main.replace(warmup=main.replace(steps=steps, **changes))
 
 
-def _with_readout_fit(config: TrainConfig, readout_steps: int, net) -> TrainConfig:
-    """`config` with its first `readout_steps` steps the Gauss-Newton fit of `net`'s
-    readouts (`fit_readouts`' settings) as its warm-up, or as is for 0."""
-    check_int(readout_steps, "readout_steps", minimum=0)
-    if readout_steps == 0:
-        return config
-    if readout_steps >= config.steps:
-        raise ValueError(
-            f"`readout_steps` ({readout_steps}) must be below the run's `steps` "
-            f"({config.steps}): the rest trains the other layers."
-        )
-    fit = readout_settings(_readouts(net), readout_steps)
-    # On the run's config, as `fit_readouts` is on the solver's (its precision, devices,
-    # ...), with the run's cadence: the loop follows the run's, and the written config
-    # should not show the fit's own (an evaluation every step).
-    for cadence in ("log_every", "eval_every", "checkpoint_every"):
-        del fit[cadence]
-    return config.replace(warmup=config.replace(**fit))
+def _readout_fit(net) -> dict:
+    """`TrainConfig` changes that make a run's phase the Gauss-Newton fit of `net`'s
+    readouts (`fit_readouts`' settings). On the run's config, as `fit_readouts` is on the
+    solver's (its precision, devices, ...), with the run's cadence: the loop follows the
+    run's, and the written config should not show the fit's own (an evaluation every
+    step)."""
+    fit = readout_settings(_readouts(net))
+    for own in ("steps", "warmup", "log_every", "eval_every", "checkpoint_every"):
+        del fit[own]
+    return fit
 
 
 def _readouts(net) -> int:
