@@ -265,27 +265,10 @@ def _parameters(model: ModelConfig, dim: int, which: str = "all") -> int:
     """Parameters of `model`'s network on `dim` inputs (`which`: `models.trainable_spec`)."""
     # Shapes only, the key made inside the trace: recipes are read at import, and nothing
     # may start a JAX backend before `jax.distributed.initialize` (multi-process runs).
-    # A window network's scale left to the data (None) changes no shape.
-    model = model if model.scale is not None else model.replace(scale=1.0)
     shapes = eqx.filter_eval_shape(lambda: _network(model, dim, jnp.float32, jax.random.PRNGKey(0)))
     # NumPy stand-ins, which `trainable_spec` takes for arrays (a few MB at most).
     net = jax.tree.map(lambda x: np.zeros(x.shape, x.dtype), shapes)
     return sum(x.size for x in jax.tree.leaves(eqx.filter(net, models.trainable_spec(net, which))))
-
-
-def _from_source(model: ModelConfig, train: TrainConfig, dim: int, **changes) -> TrainConfig:
-    """`train` (with `changes`) at `dim` from `model` learned at d = 100 by the preset's
-    own recipe (`TrainConfig.source_dim`): the moved network's readouts fitted first
-    (the warm-up: `zoo.fit_readouts`' Gauss-Newton steps, output layer alone, from the
-    residual-fitted output bias), then `train` on every layer."""
-    fit = TrainConfig(**readout_settings(_parameters(model, dim, "last")))
-    return train.replace(
-        warmup=fit,
-        source_dim=100,
-        init_bias="residual",
-        init_bias_points=fit.init_bias_points,
-        **changes,
-    )
 
 
 def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
@@ -354,11 +337,19 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # triples holds; 600 natural-gradient steps on 9/10 of its parameters in points a
 # step, from the fitted output bias (Allen-Cahn seed 0, error / trivial fit: 300 steps
 # at damping 1e-4 0.102, 600 steps 0.024; damping 1e-3 stays at 1.00, 1e-5 diverged;
-# benchmarks/results/cpu/threebody-window/). To d = 1000 the same network started from
-# the one learned at d = 100 (below); above, the preset's Adam (not measured there).
+# benchmarks/results/cpu/threebody-window/). Above, the preset's Adam, at the trivial
+# fit: from scratch the window network does not start at d = 1000 (its zero readouts fit
+# only each batch's noise), while fine-tuning allen-cahn-threebody-d100 across dimension
+# (`zoo.finetune(..., dim=1000, reset="last")`) reaches 0.05-0.09 of the trivial fit
+# (benchmarks/results/cpu/threebody-d1000-transfer/). The wide presets' staged start
+# (`source_dim=100`: each instance's own d = 100 network, its readouts fitted, then 97
+# steps on every layer at damping 1e-3) was measured and is worse here: 0.052-0.138 of
+# the trivial fit, above 0.1 on 3 of 15 instances
+# (benchmarks/results/cpu/threebody-d1000-staged/). So that start is documented, not
+# built in.
 def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     # Below d = 3 there is no triple: the PDE refuses such a d with its own message.
-    if dim > 1000 or dim < 3:
+    if dim > 128 or dim < 3:
         return ModelConfig(), TrainConfig(init_bias="residual")
     model = ModelConfig(network="window-mlp", window=3, width=16, depth=4, scale=5.0)
     train = NATURAL_GRADIENT.replace(
@@ -370,20 +361,7 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         eval_every=100,
         checkpoint_every=100,
     )
-    if dim <= 128:
-        return model, train
-    # Above, the triple function learned at d = 100 by the recipe above (~70 s), moved
-    # here (`zoo.fit_readouts`: scale kept, centred), its readouts fitted by 3 Gauss-Newton
-    # steps (the warm-up, output layer alone), then natural-gradient steps on every layer
-    # at damping 1e-3: two-body's staged start, since from scratch the window network
-    # does not start here (its zero readouts fit only each batch's noise). Allen-Cahn
-    # seed 0 at d = 1000: 0.070 of the trivial fit after 25 steps, 0.052 after 50, then
-    # flat (0.051 after 150; benchmarks/results/cpu/threebody-d1000-staged/); damping 1e-4
-    # made the float32 factorisations fail and a run blow up on Allen-Cahn in the
-    # fine-tuned start (threebody-d1000-transfer/).
-    return model, _from_source(
-        model, train, dim, steps=100, damping=1e-3, eval_every=50, checkpoint_every=50
-    )
+    return model, train
 
 
 # Heat- and Sine-Gordon-parabolic at d <= 128 (measured at d = 100, training seeds 0-2,
@@ -445,7 +423,16 @@ def _WIDE_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         return _WIDE_MODEL, _WIDE_STEPS
     if dim > 1000:
         return ModelConfig(), TrainConfig()  # Adam on the protocol's network: not measured.
-    return _WIDE_MODEL, _from_source(_WIDE_MODEL, _WIDE_STEPS, dim, steps=300)
+    readouts = _parameters(_WIDE_MODEL.replace(centred=True, scale=1.0), dim, "last")
+    fit = TrainConfig(**readout_settings(readouts))
+    train = _WIDE_STEPS.replace(
+        steps=300,
+        warmup=fit,
+        source_dim=100,
+        init_bias="residual",
+        init_bias_points=fit.init_bias_points,
+    )
+    return _WIDE_MODEL, train
 
 
 def _kdv_highdim_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
