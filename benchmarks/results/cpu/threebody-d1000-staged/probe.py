@@ -32,7 +32,9 @@ quiet = dict(overwrite=True, progress=False, plots=False)
 runs = Path("runs/threebody-d1000-staged")
 source = runs / f"{preset}-seed{pde_seed}-source"
 if not (source / "summary.json").is_file():
-    zoo.train(preset, 100, pde_seed=pde_seed, model=model, config=source_recipe, out=source, **quiet)
+    zoo.train(
+        preset, 100, pde_seed=pde_seed, model=model, config=source_recipe, out=source, **quiet
+    )
 steps = dict(steps=150, batch=1200, damping=1e-3, eval_every=25, checkpoint_every=150, n_test=5000)
 main = source_recipe.replace(**{**steps, **changes})
 if variant == "gn":
@@ -41,13 +43,26 @@ if variant == "gn":
 else:
     warmup = main.replace(steps=int(variant[2:]), warmup=None)
 config = main.replace(warmup=warmup, source_dim=100, init_bias="residual")
-out = runs / "-".join([f"{preset}-seed{pde_seed}-{variant}"] + [f"{k}{v}" for k, v in changes.items()])
+out = runs / "-".join(
+    [f"{preset}-seed{pde_seed}-{variant}"] + [f"{k}{v}" for k, v in changes.items()]
+)
 shutil.rmtree(out, ignore_errors=True)
 shutil.copytree(source, out / "source")
 start = time.time()
-solver = zoo.train(preset, 1000, pde_seed=pde_seed, model=model, config=config, out=out, progress=False, plots=False)
+solver = zoo.train(
+    preset,
+    1000,
+    pde_seed=pde_seed,
+    model=model,
+    config=config,
+    out=out,
+    progress=False,
+    plots=False,
+)
 curve = [(r["step"], r["rel_l2"]) for r in zoo.read_metrics(out) if "rel_l2" in r]
 record = dict(preset=preset, pde_seed=pde_seed, variant=variant, changes=changes)
 record.update(final=solver.card["rel_l2"], trivial=solver.card.get("trivial_rel_l2"))
-record.update(wall_s=round(time.time() - start, 1), curve=[(s, float(f"{e:.3g}")) for s, e in curve])
+record.update(
+    wall_s=round(time.time() - start, 1), curve=[(s, float(f"{e:.3g}")) for s, e in curve]
+)
 print(json.dumps(record), flush=True)

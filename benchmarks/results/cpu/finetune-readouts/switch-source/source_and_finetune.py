@@ -1,6 +1,16 @@
-"""Gate: shipped-style d=100 solvers trained with the damping switch; fine-tune them."""
-import json, sys, time, tempfile
+"""A d = 100 two-body source trained with the damping switch (150 steps at the recipe's
+damping, 150 at 1e-5; PDE seed 0), then fine-tuned on other PDE seeds in 150 steps (3
+readouts' Gauss-Newton steps, then damping 1e-5), one JSON line a run.
+
+    python source_and_finetune.py PRESET PDE_SEED ...
+"""
+
+import json
+import sys
+import tempfile
+import time
 from pathlib import Path
+
 import zoo
 
 preset = sys.argv[1]
@@ -13,9 +23,16 @@ if not (src / "config.json").exists():
     s = zoo.train(preset, 100, pde_seed=0, config=cfg, out=src, **quiet)
     print(json.dumps(dict(preset=preset, kind="source2", final=s.card["rel_l2"])), flush=True)
 for pde_seed in seeds:
-    cfg = recipe.replace(steps=150, eval_every=25, n_test=20000, checkpoint_every=150, damping=1e-5)
+    cadence = dict(steps=150, eval_every=25, n_test=20000, checkpoint_every=150)
+    cfg = recipe.replace(**cadence, damping=1e-5)
     out = Path(tempfile.mkdtemp())
     t = time.time()
-    s = zoo.finetune(zoo.load(src), pde_seed=pde_seed, reset="last", config=cfg, readout_steps=3, out=out, **quiet)
-    curve = [(r["step"], float(f"{r['rel_l2']:.3g}")) for r in zoo.read_metrics(out) if "rel_l2" in r]
-    print(json.dumps(dict(preset=preset, kind="ft-from-switch", pde_seed=pde_seed, final=s.card["rel_l2"], wall_s=round(time.time()-t,1), curve=curve)), flush=True)
+    base = zoo.load(src)
+    s = zoo.finetune(
+        base, pde_seed=pde_seed, reset="last", config=cfg, readout_steps=3, out=out, **quiet
+    )
+    metrics = zoo.read_metrics(out)
+    curve = [(r["step"], float(f"{r['rel_l2']:.3g}")) for r in metrics if "rel_l2" in r]
+    record = dict(preset=preset, kind="ft-from-switch", pde_seed=pde_seed)
+    record.update(final=s.card["rel_l2"], wall_s=round(time.time() - t, 1), curve=curve)
+    print(json.dumps(record), flush=True)
