@@ -2,12 +2,13 @@
 the card holds one, a fine-tune named as such, the legend clear of the lines, and the
 trivial fit described by the one formula of `trivial_fit_formula`."""
 
+import numpy as np
 from helpers import summary_card
 
 import pdes
 import zoo
 from pdes._trivial import trivial_fit_formula
-from zoo import _plots
+from zoo import _evaluate, _plots
 
 
 def test_trivial_fit_formula_is_base_plus_k_factor():
@@ -63,3 +64,26 @@ def test_fine_tune_title(shipped_solver):
     assert title.startswith("fine-tune: poisson-twobody d=100")
     assert "from poisson-twobody-d100, frozen: all-but-last" in title
     assert _plots.run_title(shipped_solver) == "poisson-twobody d=100"
+
+
+def test_slice_draws_the_reference_solution(tmp_path, shipped_solver):
+    """The slice's dashed line is u* at the slice's points, computed point by point here;
+    the jitted evaluation a batch at a time (with a remainder) gives the same values."""
+    pde = shipped_solver.pde
+    figures = []
+    save = _plots._save
+    _plots._save = lambda fig, path: figures.append(fig)
+    try:
+        _plots.plot_slice(tmp_path / "s.png", shipped_solver, "t")
+    finally:
+        _plots._save = save
+    (fig,) = figures
+    network, reference = fig.axes[0].lines
+    x = _plots.slice_points(pde)[1].astype(shipped_solver.dtype)  # as the plot draws it
+    by_point = np.array([float(pde.reference_solution(p)) for p in x])
+    # float32 evaluated by another kernel: 1 - |x|^2 sums 100 squares, so values of O(1)
+    # agree to a few float32 roundings of that sum, not bit for bit (0 vs 6e-7 on the rim).
+    assert np.allclose(reference.get_ydata(), by_point, rtol=1e-5, atol=1e-5)
+    assert np.allclose(network.get_ydata(), np.asarray(shipped_solver(x)))
+    chunked = _evaluate.reference_values(pde, x[:11], batch_size=4)
+    assert np.allclose(chunked, by_point[:11], rtol=1e-5, atol=1e-5)

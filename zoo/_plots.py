@@ -14,6 +14,7 @@ import numpy as np
 import stde
 from pdes.research import trivial_fit_formula
 
+from ._evaluate import reference_values
 from ._keys import SLICE_DIRECTION, SLICE_POINTS, label_key
 
 
@@ -151,7 +152,7 @@ def plot_slice(path: Path, solver, title: str) -> None:
     fig, (ax,) = _figure(1)
     ax.plot(s, np.asarray(solver(x)), label="u (network)")
     if pde.has_reference_solution:
-        ref = np.asarray(jax.vmap(pde.reference_solution)(x))
+        ref = np.asarray(reference_values(pde, x))
         ax.plot(s, ref, "--", label="u* (exact / reference)")
     ax.set(xlabel=slice_xlabel(pde), ylabel="u", title=title)
     ax.legend()
