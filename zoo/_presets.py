@@ -304,7 +304,7 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         # training), where natural gradient on the residuals alone, one equation a point,
         # needed 15 d points (1.5 million, 100 minutes) for 0.0044 (docs/results.md). At
         # d = 1e6 (seed 0) 5.54e-6, 0.00257 of the trivial fit, in ~20 min of training on
-        # two CPU cores (peak 24.3 GB with the evaluation), where Adam on the protocol's
+        # two CPU cores (peak 16.3 GB: the bias fit's points), where Adam on the protocol's
         # network ended at 1.48e-1 after 10 000 steps.
         train = TrainConfig(
             optimizer="gauss-newton",
