@@ -1144,6 +1144,8 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
     trained by the preset's best recipe at that dimension into `out/source` (a finished
     one there is reused, a started one resumed), then its readouts fitted here."""
     train_config, source_dim = run_config.train, run_config.train.source_dim
+    source_seed = train_config.source_pde_seed
+    source_seed = run_config.pde.seed if source_seed is None else source_seed
     if run_config.preset is None:
         raise ValueError(
             "`TrainConfig.source_dim` needs a preset, which it trains at that dimension "
@@ -1162,16 +1164,25 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
         _check_free(Path(out))  # Refused now, not after the source's training.
     source_dir = None if out is None else Path(out) / "source"
     source_runs = dict(runs, until=None, callback=None)  # `until` counts the fit's steps.
-    if source_dir is not None and (source_dir / ckpt.SUMMARY).is_file() and not overwrite:
+    started = source_dir is not None and (source_dir / ckpt.CONFIG).is_file() and not overwrite
+    if started:
+        found = ckpt.read_config(source_dir).pde
+        if (found.name, found.dim, found.seed) != (run_config.preset, source_dim, source_seed):
+            raise ValueError(
+                f"`{source_dir}` holds a source of {found.name} d={found.dim} PDE seed "
+                f"{found.seed}, where this run's is {run_config.preset} d={source_dim} PDE "
+                f"seed {source_seed}: remove it or pass overwrite=True."
+            )
+    if started and (source_dir / ckpt.SUMMARY).is_file():
         source = load(source_dir)
-    elif source_dir is not None and (source_dir / ckpt.CHECKPOINT).is_file() and not overwrite:
+    elif started and (source_dir / ckpt.CHECKPOINT).is_file():
         source = resume(source_dir, **source_runs)
     else:
         _, recipe = get_preset(run_config.preset).recipe("best", source_dim)
         source = train(
             run_config.preset,
             source_dim,
-            pde_seed=run_config.pde.seed,
+            pde_seed=source_seed,
             model=run_config.model,
             config=recipe.replace(seed=train_config.seed),
             out=source_dir,
