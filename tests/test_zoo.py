@@ -834,6 +834,11 @@ def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
     with pytest.raises(ValueError, match="already holds a run"):
         zoo.train("poisson-twobody", 24, config=config, out=out, **kwargs)
     del again
+    # A source of another PDE instance (left by a stopped run) is refused, not reused.
+    other = tmp_path / "other"
+    shutil.copytree(out / "source", other / "source")
+    with pytest.raises(ValueError, match="holds a source of poisson-twobody d=20 PDE seed 7"):
+        zoo.train("poisson-twobody", 24, config=config, out=other, **dict(kwargs, pde_seed=8))
     for problem, model, cfg, match in (
         (pdes.get("poisson-twobody", dim=24), window, config, "needs a preset"),
         ("poisson-twobody", zoo.ModelConfig(), config, "moves a window network"),
@@ -867,44 +872,3 @@ def test_train_with_a_source_dimension_fits_the_readouts_of_a_source(tmp_path):
         zoo.TrainConfig(source_dim=0)
     with pytest.raises(ValueError, match="warmup.source_dim` must be None"):
         zoo.TrainConfig(steps=5, warmup=zoo.TrainConfig(steps=2, source_dim=3))
-
-
-def test_a_source_trained_on_another_pde_seed(tmp_path, monkeypatch):
-    # `TrainConfig.source_pde_seed`: the source is trained on that PDE instance (the
-    # preset's recipe, cut to 4 steps here), the readouts fitted on the run's own; a
-    # finished source of another instance in OUT/source is refused, not reused.
-    window = zoo.ModelConfig(network="window-mlp", window=2, width=16, depth=4, scale=5.0)
-    config = zoo.TrainConfig(
-        **zoo._config.readout_settings(24), source_dim=20, source_pde_seed=3, n_test=256
-    )
-    calls = []
-    train = zoo._trainer.train
-
-    def short(*args, config, **kwargs):
-        calls.append(kwargs["pde_seed"])
-        return train(*args, config=config.replace(steps=4, eval_every=4, n_test=256), **kwargs)
-
-    monkeypatch.setattr(zoo._trainer, "train", short)
-    out = tmp_path / "run"
-    kwargs = dict(model=window, pde_seed=7, progress=False, plots=False)
-    solver = zoo.train("poisson-twobody", 24, config=config, out=out, **kwargs)
-    assert calls == [3]
-    assert zoo.load(out / "source").pde.seed == 3 and solver.pde.seed == 7
-    assert solver.config.train.source_pde_seed == 3
-    assert solver.card["steps"] == config.steps
-    # The same source is this config's again (reused, not retrained) and no other's.
-    again = tmp_path / "again"
-    shutil.copytree(out / "source", again / "source")
-    zoo.train("poisson-twobody", 24, config=config, out=again, **kwargs)
-    assert calls == [3]
-    other = tmp_path / "other"
-    shutil.copytree(out / "source", other / "source")
-    own = config.replace(source_pde_seed=None)
-    with pytest.raises(ValueError, match="holds a source of poisson-twobody d=20 PDE seed 3"):
-        zoo.train("poisson-twobody", 24, config=own, out=other, **kwargs)
-    for bad, match in (
-        (dict(source_pde_seed=-1), "`TrainConfig.source_pde_seed` must be an int >= 0"),
-        (dict(source_pde_seed=1), "`TrainConfig.source_pde_seed` needs a `source_dim`"),
-    ):
-        with pytest.raises(ValueError, match=match):
-            zoo.TrainConfig(**bad)

@@ -235,11 +235,6 @@ class TrainConfig:
     With a `warmup`, that phase is the output layer's fit and the rest of `steps` train
     every layer from there (the wide-domain presets at d = 1000, where the moved function
     is close but not enough)."""
-    source_pde_seed: int | None = None
-    """The PDE seed the `source_dim` network is trained on (an int >= 0; None: the run's
-    own). A window function does not depend on the instance, only its weights per window
-    do, so one instance that teaches it well can serve every other (the three-body
-    presets at d = 1000)."""
     warmup: "TrainConfig | None" = None
     """A first phase, itself a `TrainConfig` without a warm-up of its own (its optimiser,
     `steps`, `batch`, estimator, learning rate), run for its `steps` before this
@@ -266,10 +261,6 @@ class TrainConfig:
             "resample_every",
         ):
             _positive_int(self, name, minimum=0)
-        if self.source_pde_seed is not None:
-            _positive_int(self, "source_pde_seed", minimum=0)
-            if self.source_dim is None:
-                raise ValueError("`TrainConfig.source_pde_seed` needs a `source_dim`.")
         for name in ("eval_batch", "init_bias_points", "source_dim", "jacobian_chunk"):
             if getattr(self, name) is not None:
                 _positive_int(self, name)

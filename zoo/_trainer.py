@@ -1144,8 +1144,6 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
     trained by the preset's best recipe at that dimension into `out/source` (a finished
     one there is reused, a started one resumed), then its readouts fitted here."""
     train_config, source_dim = run_config.train, run_config.train.source_dim
-    source_seed = train_config.source_pde_seed
-    source_seed = run_config.pde.seed if source_seed is None else source_seed
     if run_config.preset is None:
         raise ValueError(
             "`TrainConfig.source_dim` needs a preset, which it trains at that dimension "
@@ -1165,13 +1163,13 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
     source_dir = None if out is None else Path(out) / "source"
     source_runs = dict(runs, until=None, callback=None)  # `until` counts the fit's steps.
     started = source_dir is not None and (source_dir / ckpt.CONFIG).is_file() and not overwrite
-    if started:
-        found = ckpt.read_config(source_dir).pde
-        if (found.name, found.dim, found.seed) != (run_config.preset, source_dim, source_seed):
+    if started:  # e.g. left by a run stopped before its fit began: reused only if it fits.
+        found, seed = ckpt.read_config(source_dir).pde, run_config.pde.seed
+        if (found.name, found.dim, found.seed) != (run_config.preset, source_dim, seed):
             raise ValueError(
                 f"`{source_dir}` holds a source of {found.name} d={found.dim} PDE seed "
                 f"{found.seed}, where this run's is {run_config.preset} d={source_dim} PDE "
-                f"seed {source_seed}: remove it or pass overwrite=True."
+                f"seed {seed}: remove it or pass overwrite=True."
             )
     if started and (source_dir / ckpt.SUMMARY).is_file():
         source = load(source_dir)
@@ -1182,7 +1180,7 @@ def _train_from_source(run_config: RunConfig, pde, out, overwrite: bool, runs: d
         source = train(
             run_config.preset,
             source_dim,
-            pde_seed=source_seed,
+            pde_seed=run_config.pde.seed,
             model=run_config.model,
             config=recipe.replace(seed=train_config.seed),
             out=source_dir,
