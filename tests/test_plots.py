@@ -22,15 +22,23 @@ def test_trivial_fit_formula_is_base_plus_k_factor():
     assert trivial_fit_formula(pdes.get("biharmonic-twobody", dim=3).ansatz).endswith("^2")
 
 
-def _curves(tmp_path, records, card, title="t"):
+def _drawn(draw):
+    """The one figure `draw()` saves, kept instead of written."""
     figures = []
     save = _plots._save
     _plots._save = lambda fig, path: figures.append(fig)
     try:
-        _plots.plot_curves(tmp_path / "c.png", records, card, title, "K (1 - |x|^2)")
+        draw()
     finally:
         _plots._save = save
     (fig,) = figures
+    return fig
+
+
+def _curves(tmp_path, records, card, title="t"):
+    fig = _drawn(
+        lambda: _plots.plot_curves(tmp_path / "c.png", records, card, title, "K (1 - |x|^2)")
+    )
     fig.canvas.draw()
     return fig, fig.axes[1]
 
@@ -70,14 +78,7 @@ def test_slice_draws_the_reference_solution(tmp_path, shipped_solver):
     """The slice's dashed line is u* at the slice's points, computed point by point here;
     the jitted evaluation a batch at a time (with a remainder) gives the same values."""
     pde = shipped_solver.pde
-    figures = []
-    save = _plots._save
-    _plots._save = lambda fig, path: figures.append(fig)
-    try:
-        _plots.plot_slice(tmp_path / "s.png", shipped_solver, "t")
-    finally:
-        _plots._save = save
-    (fig,) = figures
+    fig = _drawn(lambda: _plots.plot_slice(tmp_path / "s.png", shipped_solver, "t"))
     network, reference = fig.axes[0].lines
     x = _plots.slice_points(pde)[1].astype(shipped_solver.dtype)  # as the plot draws it
     by_point = np.array([float(pde.reference_solution(p)) for p in x])
