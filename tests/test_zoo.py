@@ -359,9 +359,9 @@ def test_streamed_evaluation_matches_direct_computation(full_run):
     streamed = _evaluate.stream_errors(solver.model, pde, n=n, key=key, batch_size=7)
     # Direct: all points in one batch, then errors and the least-squares trivial fit by
     # numpy (the same jitted kernel, so only the accumulation differs).
-    outs = _evaluate._batch(solver.model, pde, key, jnp.arange(n), jnp.float32)
+    x, u = _evaluate._batch(solver.model, pde, key, jnp.arange(n), jnp.float32)
+    outs = (u, *_evaluate._truth64(pde, x))
     u, ustar, factor, _ = (np.asarray(o, np.float64) for o in outs)
-    x = _evaluate.test_points(pde, key, jnp.arange(n), jnp.float32)
     assert np.allclose(u, jax.vmap(solver.model)(x), rtol=1e-5, atol=1e-6)
     k, *_ = np.linalg.lstsq(factor[:, None], ustar, rcond=None)
     direct_trivial = np.linalg.norm(ustar - k[0] * factor) / np.linalg.norm(ustar)
@@ -374,6 +374,29 @@ def test_streamed_evaluation_matches_direct_computation(full_run):
     whole = _evaluate.stream_errors(solver.model, pde, n=n, key=key, batch_size=n)
     assert whole["rel_l2"] == pytest.approx(streamed["rel_l2"], rel=1e-12)
     assert zoo.evaluate(solver, n, key=key, batch_size=7) == streamed
+
+
+def test_the_truth_is_float64_so_float32_rounding_counts_as_error():
+    # The three-body Poisson solution at d = 1000, PDE seed 3: u* is a constant times the
+    # ansatz factor to 4e-6, so u* itself evaluated in float32 is off by ~5% of the
+    # trivial fit. The evaluation must see that rounding, i.e. score against float64.
+    pde = pdes.get("poisson-threebody", 1000, seed=3)
+    key, n = jax.random.PRNGKey(0), 64
+    got = _evaluate.stream_errors(pde.exact_solution, pde, n=n, key=key, dtype=jnp.float32)
+    x, u = _evaluate._batch(pde.exact_solution, pde, key, jnp.arange(n), jnp.float32)
+    # The truth by numpy in float64 at the same (float32) points, from the formula.
+    x, u = np.asarray(x, np.float64), np.asarray(u, np.float64)
+    c = np.asarray(pde.coefficients, np.float64)
+    factor = 1 - np.sum(x**2, axis=1)
+    ustar = factor * np.sum(c * np.exp(x[:, :-2] * x[:, 1:-1] * x[:, 2:]), axis=1)
+    k = (factor @ ustar) / (factor @ factor)
+    trivial = np.linalg.norm(ustar - k * factor) / np.linalg.norm(ustar)
+    error = np.linalg.norm(u - ustar) / np.linalg.norm(ustar)
+    # The streamed trivial fit comes from sums (u*.u* - (f.u*)^2 / f.f) that cancel to
+    # ~1e-11 of themselves here, so it keeps ~5 digits in float64.
+    assert got["trivial_rel_l2"] == pytest.approx(trivial, rel=1e-4)
+    assert got["rel_l2"] == pytest.approx(error, rel=1e-6)
+    assert error > 0.02 * trivial, (error, trivial)
 
 
 # --- fine-tuning ---------------------------------------------------------------------
