@@ -706,21 +706,36 @@ def test_three_body_presets_start_from_the_residual_bias():
 
 def test_three_body_best_recipe_by_dimension():
     # A window network over triples with natural-gradient steps up to d = 128 (measured
-    # at d = 100), the preset's Adam from the fitted bias above.
+    # at d = 100); to d = 1000 that network learned at d = 100, its readouts fitted by 3
+    # Gauss-Newton steps (the warm-up), then natural-gradient steps on every layer; the
+    # preset's Adam from the fitted bias above.
     for name in ("allen-cahn-threebody", "poisson-threebody", "sine-gordon-threebody"):
         preset = zoo.get_preset(name)
-        for dim in (10, 100, 128):
+        for dim in (10, 100, 128, 129, 1000):
             model, train = preset.recipe("best", dim)
             assert (model.network, model.window, train.optimizer) == (
                 "window-mlp",
                 3,
                 "natural-gradient",
             )
+            assert model == preset.recipe("best", 100)[0]
             net = zoo.build_model(pdes.get(name, dim=dim), model, key=jax.random.PRNGKey(0))
             n_params = sum(x.size for x in jax.tree.leaves(eqx.filter(net, eqx.is_array)))
             assert train.batch <= 0.9 * n_params and train.batch % 8 == 0
-            assert (train.estimator, train.init_bias, train.warmup) == ("exact", "residual", None)
-        assert preset.recipe("best", 129) == (zoo.ModelConfig(), preset.train)
+            assert (train.estimator, train.init_bias) == ("exact", "residual")
+            if dim <= 128:
+                assert (train.steps, train.warmup, train.source_dim) == (600, None, None)
+                continue
+            assert (train.steps, train.damping, train.source_dim) == (100, 1e-3, 100)
+            fit = train.warmup  # 1.5 points per readout (d - 2 windows and the bias)
+            assert (fit.optimizer, fit.estimator, fit.steps, fit.momentum) == (
+                "natural-gradient",
+                "exact",
+                3,
+                0,
+            )
+            assert fit.batch == 16 * math.ceil(1.5 * (dim - 1) / 16)
+        assert preset.recipe("best", 1001) == (zoo.ModelConfig(), preset.train)
 
 
 def test_radial_parabolic_best_recipe_sees_the_squared_norm():
