@@ -271,21 +271,6 @@ def _parameters(model: ModelConfig, dim: int, which: str = "all") -> int:
     return sum(x.size for x in jax.tree.leaves(eqx.filter(net, models.trainable_spec(net, which))))
 
 
-def _from_source(model: ModelConfig, train: TrainConfig, dim: int, **changes) -> TrainConfig:
-    """`train` (with `changes`) at `dim` from `model` learned at d = 100 by the preset's
-    own recipe (`TrainConfig.source_dim`): the moved network's readouts fitted first
-    (the warm-up: `zoo.fit_readouts`' Gauss-Newton steps, output layer alone, from the
-    residual-fitted output bias), then `train` on every layer."""
-    fit = TrainConfig(**readout_settings(_parameters(model.replace(centred=True), dim, "last")))
-    return train.replace(
-        warmup=fit,
-        source_dim=100,
-        init_bias="residual",
-        init_bias_points=fit.init_bias_points,
-        **changes,
-    )
-
-
 def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     if dim < 20:
         # Few pairs: the dense network wins (Allen-Cahn seed 0, error / trivial fit, dense
@@ -379,12 +364,11 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     if dim <= 128:
         return model, train
     # Above, the triple function learned at d = 100 by the recipe above (~70 s), moved
-    # here (`zoo.fit_readouts`: scale kept, centred), its readouts fitted by 3 Gauss-Newton
-    # steps (the warm-up, output layer alone), then natural-gradient steps on every layer
-    # at damping 1e-3 (1e-4 made the float32 factorisations fail on Allen-Cahn).
-    return model, _from_source(
-        model, train, dim, steps=100, damping=1e-3, eval_every=50, checkpoint_every=50
-    )
+    # here (`TrainConfig.source_dim`: scale kept, centred); 50 natural-gradient steps on
+    # its readouts alone (the warm-up), then 100 on every layer, 1200 points a step at
+    # damping 1e-3 (1e-4 made the float32 factorisations fail on Allen-Cahn).
+    steps = train.replace(steps=150, batch=1200, damping=1e-3, eval_every=50, checkpoint_every=50)
+    return model, steps.replace(warmup=steps.replace(steps=50), source_dim=100)
 
 
 # Heat- and Sine-Gordon-parabolic at d <= 128 (measured at d = 100, training seeds 0-2,
@@ -446,8 +430,16 @@ def _WIDE_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
         return _WIDE_MODEL, _WIDE_STEPS
     if dim > 1000:
         return ModelConfig(), TrainConfig()  # Adam on the protocol's network: not measured.
-    # (The scale, left to the data, changes no shape.)
-    return _WIDE_MODEL, _from_source(_WIDE_MODEL.replace(scale=1.0), _WIDE_STEPS, dim, steps=300)
+    readouts = _parameters(_WIDE_MODEL.replace(centred=True, scale=1.0), dim, "last")
+    fit = TrainConfig(**readout_settings(readouts))
+    train = _WIDE_STEPS.replace(
+        steps=300,
+        warmup=fit,
+        source_dim=100,
+        init_bias="residual",
+        init_bias_points=fit.init_bias_points,
+    )
+    return _WIDE_MODEL, train
 
 
 def _kdv_highdim_best(dim: int) -> tuple[ModelConfig, TrainConfig]:
