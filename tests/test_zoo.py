@@ -706,9 +706,9 @@ def test_three_body_presets_start_from_the_residual_bias():
 
 def test_three_body_best_recipe_by_dimension():
     # A window network over triples with natural-gradient steps up to d = 128 (measured
-    # at d = 100); to d = 1000 that network learned at d = 100, its readouts fitted by 3
-    # Gauss-Newton steps (the warm-up), then natural-gradient steps on every layer; the
-    # preset's Adam from the fitted bias above.
+    # at d = 100); to d = 1000 that network learned at d = 100, 50 natural-gradient steps
+    # on its readouts alone (the warm-up), then 100 on every layer; the preset's Adam
+    # from the fitted bias above.
     for name in ("allen-cahn-threebody", "poisson-threebody", "sine-gordon-threebody"):
         preset = zoo.get_preset(name)
         for dim in (10, 100, 128, 129, 1000):
@@ -726,15 +726,9 @@ def test_three_body_best_recipe_by_dimension():
             if dim <= 128:
                 assert (train.steps, train.warmup, train.source_dim) == (600, None, None)
                 continue
-            assert (train.steps, train.damping, train.source_dim) == (100, 1e-3, 100)
-            fit = train.warmup  # 1.5 points per readout (d - 2 windows and the bias)
-            assert (fit.optimizer, fit.estimator, fit.steps, fit.momentum) == (
-                "natural-gradient",
-                "exact",
-                3,
-                0,
-            )
-            assert fit.batch == 16 * math.ceil(1.5 * (dim - 1) / 16)
+            assert (train.steps, train.damping, train.source_dim) == (150, 1e-3, 100)
+            # The warm-up (output layer alone: `source_freezes`) is the same steps, 50.
+            assert train.warmup == train.replace(steps=50, warmup=None, source_dim=None)
         assert preset.recipe("best", 1001) == (zoo.ModelConfig(), preset.train)
 
 
