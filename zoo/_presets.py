@@ -337,16 +337,12 @@ def _TWOBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
 # triples holds; 600 natural-gradient steps on 9/10 of its parameters in points a
 # step, from the fitted output bias (Allen-Cahn seed 0, error / trivial fit: 300 steps
 # at damping 1e-4 0.102, 600 steps 0.024; damping 1e-3 stays at 1.00, 1e-5 diverged;
-# benchmarks/results/cpu/threebody-window/). Above, the preset's Adam, at the trivial
-# fit: from scratch the window network does not start at d = 1000 (its zero readouts fit
-# only each batch's noise), while fine-tuning allen-cahn-threebody-d100 across dimension
-# (`zoo.finetune(..., dim=1000, reset="last")`) reaches 0.05-0.09 of the trivial fit
-# (benchmarks/results/cpu/threebody-d1000-transfer/). The wide presets' staged start
-# (`source_dim=100`: each instance's own d = 100 network, its readouts fitted, then 97
-# steps on every layer at damping 1e-3) was measured and is worse here: 0.052-0.138 of
-# the trivial fit, above 0.1 on 3 of 15 instances
-# (benchmarks/results/cpu/threebody-d1000-staged/). So that start is documented, not
-# built in.
+# benchmarks/results/cpu/threebody-window/). To d = 1000 the same network, started from
+# the one learned at d = 100 (below): from scratch it does not start there (its zero
+# readouts fit only each batch's noise). PDE seeds 0-4 of the three PDEs at d = 1000 end
+# at 0.0102-0.0524 of the trivial fit (benchmarks/results/cpu/threebody-d1000-best/); with 3
+# Gauss-Newton steps on the readouts instead of 50 natural-gradient ones Allen-Cahn seed 3
+# ends at 0.134 (threebody-d1000-staged/). Above d = 1000, the preset's Adam (not measured).
 def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     # Below d = 3 there is no triple: the PDE refuses such a d with its own message.
     if dim > 1000 or dim < 3:
