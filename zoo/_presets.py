@@ -359,7 +359,7 @@ def _THREEBODY_BEST(dim: int) -> tuple[ModelConfig, TrainConfig]:
     )
     if dim <= 128:
         return model, train
-    # Above, the triple function learned at d = 100 by the recipe above (~70 s), moved
+    # Above, the triple function learned at d = 100 by the recipe above (~80 s), moved
     # here (`TrainConfig.source_dim`: scale kept, centred); 50 natural-gradient steps on
     # its readouts alone (the warm-up), then 100 on every layer, 9/10 of the parameters
     # but at most 1200 points a step (the measured d = 1000), damping 1e-3 (1e-4 made the
